@@ -177,31 +177,36 @@ class Pipeline:
                 self._answerer = Answerer(self, generator, self.settings)
             return self._answerer
 
-    def ask(self, question: str, history: Sequence[str] = (), generator: str | None = None) -> Answer:
+    def ask(self, question: str, history: Sequence[str] = (), generator: str | None = None, *,
+            top_k: int | None = None) -> Answer:
         """A grounded answer; ``history`` holds the conversation's earlier user turns."""
         answer = None
-        for piece in self.ask_stream(question, history, generator):
+        for piece in self.ask_stream(question, history, generator, top_k=top_k):
             if isinstance(piece, Answer):
                 answer = piece
         assert answer is not None
         return answer
 
     def ask_stream(self, question: str, history: Sequence[str] = (),
-                   generator: str | None = None) -> Iterator[str | Answer]:
+                   generator: str | None = None, *, top_k: int | None = None) -> Iterator[str | Answer]:
         """Yields text pieces as they are generated, then the final (checked) Answer.
 
         The final answer can differ from the streamed draft: unsupported sentences are
-        dropped or re-cited by the grounding check.
+        dropped or re-cited by the grounding check. ``top_k`` overrides the number of
+        passages for this question only.
         """
         question = check_question(question)
-        return self._answerer_for(generator).stream(question, list(history))
+        return self._answerer_for(generator, top_k).stream(question, list(history))
 
-    def _answerer_for(self, generator: str | None):  # noqa: ANN202
-        if generator is None or generator == self.settings.generator:
+    def _answerer_for(self, generator: str | None, top_k: int | None = None):  # noqa: ANN202
+        same_generator = generator is None or generator == self.settings.generator
+        if same_generator and (top_k is None or top_k == self.settings.top_k):
             return self.answerer
         from rag.answer import Answerer, make_generator
 
-        return Answerer(self, make_generator(self.settings.with_(generator=generator)), self.settings)
+        settings = self.settings.with_(top_k=top_k)
+        chosen = self.answerer.generator if same_generator else make_generator(settings.with_(generator=generator))
+        return Answerer(self, chosen, settings)
 
 
 MAX_QUESTION_CHARS = 2000

@@ -1,0 +1,155 @@
+"""Generators behind one small protocol, chosen by name in settings.
+
+- ``local``: a packaged Qwen2.5 GGUF through llama-cpp-python, streaming, one model per
+  process, calls queued behind a lock (two CPU cores run one generation well, not two).
+  llama.cpp reuses the KV cache of the longest common prompt prefix, so the fixed
+  system prompt and example are evaluated once.
+- ``openai``: any OpenAI-compatible chat-completions server (llama.cpp server, vLLM,
+  Ollama, OpenAI), streamed over server-sent events with httpx.
+- ``extractive``: no LLM. The answer is the best-supported sentence(s) of the passages,
+  quoted with their citation: instant and always grounded.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from functools import lru_cache
+from typing import Protocol
+
+from rag.errors import ModelUnavailable
+from rag.settings import Settings
+
+Messages = list[dict[str, str]]
+
+
+@dataclass(frozen=True)
+class ExtractiveChoice:
+    """For the extractive generator: ranked sentences as (passage number 1.., text)."""
+
+    sentences: tuple[tuple[int, str], ...]
+
+
+@dataclass(frozen=True)
+class GenerationRequest:
+    messages: Messages
+    max_tokens: int
+    language: str
+    extractive: ExtractiveChoice = field(default_factory=lambda: ExtractiveChoice(()))
+
+
+class Generator(Protocol):
+    name: str
+    is_llm: bool
+
+    def generate(self, request: GenerationRequest) -> Iterator[str]: ...
+
+
+class ExtractiveGenerator:
+    name = "extractive"
+    is_llm = False
+
+    def generate(self, request: GenerationRequest) -> Iterator[str]:
+        for n, text in request.extractive.sentences[:2]:
+            body = text.rstrip()
+            stop = body[-1] if body and body[-1] in ".!?" else "."
+            body = body[:-1] if body and body[-1] in ".!?" else body
+            yield f"{body} [{n}]{stop} "
+
+
+class LocalLlamaGenerator:
+    is_llm = True
+
+    def __init__(self, settings: Settings) -> None:
+        from rag.answer.models import model_file
+
+        self.name = f"local:{settings.local_model}"
+        path = model_file(settings.local_model, settings.cache_dir)
+        threads = settings.llm_threads or os.cpu_count() or 1
+        self._llm = _load_llama(str(path), settings.llm_context, threads)
+        self._lock = threading.Lock()
+
+    def generate(self, request: GenerationRequest) -> Iterator[str]:
+        with self._lock:  # one generation at a time; others wait their turn
+            stream = self._llm.create_chat_completion(
+                messages=request.messages, max_tokens=request.max_tokens, temperature=0.0, top_p=1.0,
+                repeat_penalty=1.1, stream=True)
+            for chunk in stream:
+                piece = chunk["choices"][0].get("delta", {}).get("content")
+                if piece:
+                    yield piece
+
+    def yes_probability(self, messages: Messages) -> float:
+        """P("Ja"/"Yes") vs P("Nein"/"No") for the next token: the LLM support judge."""
+        with self._lock:
+            out = self._llm.create_chat_completion(messages=messages, max_tokens=1, temperature=0.0, logprobs=True,
+                                                   top_logprobs=20)
+        top = out["choices"][0]["logprobs"]["content"][0]["top_logprobs"]
+        yes = sum(math.exp(t["logprob"]) for t in top if t["token"].strip().lower() in ("ja", "yes"))
+        no = sum(math.exp(t["logprob"]) for t in top if t["token"].strip().lower() in ("nein", "no"))
+        return yes / (yes + no) if yes + no > 0 else 0.5
+
+
+@lru_cache(maxsize=2)
+def _load_llama(path: str, n_ctx: int, threads: int):  # noqa: ANN202
+    try:
+        from llama_cpp import Llama
+    except ImportError as exc:
+        raise ModelUnavailable("llama-cpp-python is not installed: run `make setup` "
+                               "(or pip install 'llama-cpp-python==0.3.36'), or use --generator extractive.") from exc
+    try:
+        return Llama(model_path=path, n_ctx=n_ctx, n_threads=threads, n_threads_batch=threads, verbose=False,
+                     logits_all=False, seed=0)
+    except (ValueError, RuntimeError, OSError) as exc:
+        raise ModelUnavailable(f"The model file {path} could not be loaded ({exc}). Delete it so it is joined "
+                               "again from the installed parts, or reinstall them with `make setup`.") from exc
+
+
+class OpenAICompatibleGenerator:
+    is_llm = True
+
+    def __init__(self, settings: Settings) -> None:
+        self.name = f"openai:{settings.openai_model}"
+        self._url = settings.openai_base_url.rstrip("/") + "/chat/completions"
+        self._model = settings.openai_model
+        self._key = settings.openai_api_key
+        self._timeout = settings.request_timeout
+
+    def generate(self, request: GenerationRequest) -> Iterator[str]:
+        import httpx
+
+        body = {"model": self._model, "messages": request.messages, "max_tokens": request.max_tokens,
+                "temperature": 0.0, "stream": True}
+        headers = {"Authorization": f"Bearer {self._key}"}
+        try:
+            with httpx.stream("POST", self._url, json=body, headers=headers,
+                              timeout=httpx.Timeout(self._timeout, connect=5.0)) as response:
+                if response.status_code >= 400:
+                    response.read()
+                    raise ModelUnavailable(f"The LLM server at {self._url} answered {response.status_code}: "
+                                           f"{response.text[:200]}")
+                for line in response.iter_lines():
+                    if not line.startswith("data:"):
+                        continue
+                    data = line[5:].strip()
+                    if data == "[DONE]":
+                        break
+                    choices = json.loads(data).get("choices") or [{}]
+                    piece = (choices[0].get("delta") or {}).get("content")
+                    if piece:
+                        yield piece
+        except httpx.HTTPError as exc:
+            raise ModelUnavailable(f"Cannot reach the LLM server at {self._url} ({type(exc).__name__}). "
+                                   "Start it, fix openai_base_url, or use --generator extractive.") from exc
+
+
+def make_generator(settings: Settings) -> Generator:
+    if settings.generator == "extractive":
+        return ExtractiveGenerator()
+    if settings.generator == "openai":
+        return OpenAICompatibleGenerator(settings)
+    return LocalLlamaGenerator(settings)
