@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Literal
 
 from platformdirs import user_cache_dir, user_data_dir
-from pydantic import Field
+from pydantic import Field, model_validator
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -109,6 +109,13 @@ class Settings(BaseSettings):
     auth_user: str | None = Field(default=None, description="Optional login user for the web chat.")
     auth_password: str | None = Field(default=None, description="Optional login password for the web chat.")
     max_upload_mb: float = Field(default=10.0, gt=0, description="Largest accepted upload in MB.")
+
+    @model_validator(mode="after")
+    def _overlap_below_size(self) -> Settings:
+        # The chunker cannot make progress otherwise (llama-index raises a bare ValueError).
+        if self.chunk_overlap >= self.chunk_size:
+            raise ValueError(f"chunk_overlap ({self.chunk_overlap}) must be smaller than chunk_size ({self.chunk_size})")
+        return self
 
     @classmethod
     def settings_customise_sources(
