@@ -8,6 +8,7 @@ Cleaning (boilerplate, repeated lines) is :mod:`index.clean`'s job, not this mod
 
 from __future__ import annotations
 
+import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -50,16 +51,27 @@ def discover(paths: list[Path]) -> tuple[list[SourceFile], list[LoadFailure]]:
             root = path.resolve()
             for file in sorted(root.rglob("*")):
                 if file.is_file() and file.suffix.lower() in SUPPORTED_SUFFIXES and not _hidden(file, root):
-                    source = file.relative_to(root).as_posix()
+                    source = _readable_name(file.relative_to(root).as_posix())
                     found[source] = SourceFile(path=file, source=source, root=str(root))
         elif path.is_file():
             if path.suffix.lower() not in SUPPORTED_SUFFIXES:
-                failures.append(LoadFailure(path.name, f"unsupported file type {path.suffix or '(none)'}"))
+                failures.append(LoadFailure(_readable_name(path.name), f"unsupported file type {path.suffix or '(none)'}"))
                 continue
-            found[path.name] = SourceFile(path=path, source=path.name, root="")
+            name = _readable_name(path.name)
+            found[name] = SourceFile(path=path, source=name, root="")
         else:
             failures.append(LoadFailure(str(given), "no such file or folder"))
     return [found[k] for k in sorted(found)], failures
+
+
+def _readable_name(name: str) -> str:
+    """A file name that is not UTF-8 (unpacked from an old Windows archive) read as Windows-1252,
+    like file contents: the name must be valid text to be hashed and stored."""
+    try:
+        name.encode("utf-8")
+    except UnicodeEncodeError:
+        return decode_bytes(os.fsencode(name))
+    return name
 
 
 def _hidden(file: Path, root: Path) -> bool:

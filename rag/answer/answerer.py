@@ -124,7 +124,7 @@ class Answerer:
     def check(self, draft: str, evidence: Evidence, language: str, cross: bool,
               passages: Sequence[Passage]) -> dict:
         """Grounding: keep, re-cite or drop each sentence; resolve citations to verbatim quotes."""
-        claims = parse_answer(draft)
+        claims = parse_answer(_MARKUP.sub("", draft))  # answers are plain text: markup echoed from a prompt goes
         if not claims or any(NO_ANSWER_PATTERNS.search(c.text) for c in claims[:1]):
             return self._abstain(language)
         kept: list[Claim] = []
@@ -164,6 +164,9 @@ class Answerer:
     @staticmethod
     def _abstain(language: str) -> dict:
         return {"answer": NO_ANSWER[language], "abstained": True, "citations": ()}
+
+
+_MARKUP = re.compile(r"</?[A-Za-z][\w:-]*(?:\s[^<>]*)?/?>")  # an HTML tag: "<b>", "<img src=x ...>", "</script>"
 
 
 def _attr(text: str) -> str:
