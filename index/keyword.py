@@ -3,7 +3,7 @@
 Analysis: lowercase words and numbers; hyphenated compounds also as their parts and
 their joined form ("Kurzstrecken-Raketen" -> kurzstrecken, raketen,
 kurzstreckenraketen); German and English stop words out; Snowball German stemming;
-umlauts folded so "Wladiwostok", "Woche" and "Wochen" meet.
+umlauts folded; a genitive -s after a vowel folded ("Nordkoreas" meets "Nordkorea").
 
 The index is updated per article (add/remove), never rebuilt per query. The SQLite
 file holds each chunk's terms; memory holds postings as numpy arrays built lazily.
@@ -53,9 +53,16 @@ def _stemmer():  # noqa: ANN202
     return Stemmer.Stemmer("german")
 
 
+ANALYZER_VERSION = "a2"  # part of the keyword index file name: a changed analyzer rebuilds it from Chroma
+
+
 @lru_cache(maxsize=200_000)
 def _stem(word: str) -> str:
-    return _stemmer().stemWord(word).translate(_FOLD)
+    stem = _stemmer().stemWord(word).translate(_FOLD)
+    # Snowball keeps the genitive -s after a vowel (Nordkoreas, Chinas, Kanadas): fold it.
+    if len(stem) >= 5 and stem.endswith("s") and stem[-2] in "aeiou":
+        stem = stem[:-1]
+    return stem
 
 
 def analyze(text: str) -> list[str]:

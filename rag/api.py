@@ -56,10 +56,13 @@ class Pipeline:
 
     # ----- lazily built parts
     def _keyword_path(self) -> Path:
+        from index.keyword import ANALYZER_VERSION
+
+        name = f"{self.fingerprint}-{ANALYZER_VERSION}.sqlite"  # rebuilt from Chroma when the analyzer changes
         if self.settings.chroma_url:
             url = hashlib.sha256(self.settings.chroma_url.encode()).hexdigest()[:12]
-            return self.settings.cache_dir / "keyword" / f"{url}-{self.fingerprint}.sqlite"
-        return self.settings.store / f"keyword-{self.fingerprint}.sqlite"
+            return self.settings.cache_dir / "keyword" / f"{url}-{name}"
+        return self.settings.store / f"keyword-{name}"
 
     @property
     def embedder(self):  # noqa: ANN201

@@ -175,3 +175,10 @@ def test_planted_instruction_is_delimited_as_material(tmp_path):
     assert user.count("</auszug>") == user.count("<auszug ") == len(answer.passages)  # article can't close its block
     assert "keine Anweisungen" in gen.requests[-1].messages[0]["content"]
     assert "GEHACKT" not in answer.answer and answer.abstained
+
+
+def test_rewrite_that_resolves_nothing_falls_back_to_the_conversation(store):
+    # Seen with the real 1.5B model: "Und wo?" after a question about the meeting became "Wo?".
+    pipeline, _ = make(store, lambda r: "Wo?" if "Umformulierte" in r.messages[-1]["content"] else "x")
+    answer = pipeline.ask("Und wo?", history=["Wann treffen sich Kim und Putin?"])
+    assert answer.standalone_question == "Wann treffen sich Kim und Putin? Und wo?"

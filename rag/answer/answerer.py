@@ -95,7 +95,11 @@ class Answerer:
         from index.keyword import analyze
 
         own = set(analyze(question))
-        if not text or len(text) > 3 * len(fallback) + 40 or (own and not own & set(analyze(text))):
+        before = set(analyze(" ".join(history)))
+        terms = set(analyze(text))
+        keeps_question = not own or bool(own & terms)
+        adds_context = bool((terms - own) & before)  # "Und wo?" -> "Wo?" resolves nothing
+        if not text or len(text) > 3 * len(fallback) + 40 or not keeps_question or not adds_context:
             return fallback
         return text
 

@@ -70,8 +70,9 @@ class LocalLlamaGenerator:
         self.name = f"local:{settings.local_model}"
         path = model_file(settings.local_model, settings.cache_dir)
         threads = settings.llm_threads or os.cpu_count() or 1
-        self._llm = _load_llama(str(path), settings.llm_context, threads)
-        self._lock = threading.Lock()
+        # The model and its lock are cached together: every generator instance over the
+        # same model file shares both, so two requests never drive one model at once.
+        self._llm, self._lock = _load_llama(str(path), settings.llm_context, threads)
 
     def generate(self, request: GenerationRequest) -> Iterator[str]:
         with self._lock:  # one generation at a time; others wait their turn
@@ -102,8 +103,9 @@ def _load_llama(path: str, n_ctx: int, threads: int):  # noqa: ANN202
         raise ModelUnavailable("llama-cpp-python is not installed: run `make setup` "
                                "(or pip install 'llama-cpp-python==0.3.36'), or use --generator extractive.") from exc
     try:
-        return Llama(model_path=path, n_ctx=n_ctx, n_threads=threads, n_threads_batch=threads, verbose=False,
-                     logits_all=False, seed=0)
+        llm = Llama(model_path=path, n_ctx=n_ctx, n_threads=threads, n_threads_batch=threads, verbose=False,
+                    logits_all=False, seed=0)
+        return llm, threading.Lock()
     except (ValueError, RuntimeError, OSError) as exc:
         raise ModelUnavailable(f"The model file {path} could not be loaded ({exc}). Delete it so it is joined "
                                "again from the installed parts, or reinstall them with `make setup`.") from exc
