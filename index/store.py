@@ -155,8 +155,11 @@ class ChromaStore:
             return []
         got = self._call(self._chunks.query, query_embeddings=[vector], n_results=min(n, count),
                          include=["documents", "metadatas", "distances"])
+        # A deleted chunk can still come back from the vector index without its record (another
+        # process deleted it, or one was killed mid-write): it is gone, skip it.
         return [(_chunk(i, d, m), m["content_hash"], 1.0 - float(dist))
-                for i, d, m, dist in zip(got["ids"][0], got["documents"][0], got["metadatas"][0], got["distances"][0])]
+                for i, d, m, dist in zip(got["ids"][0], got["documents"][0], got["metadatas"][0], got["distances"][0])
+                if d is not None and m is not None]
 
     def count(self) -> int:
         return int(self._call(self._chunks.count))

@@ -20,7 +20,7 @@ from index.keyword import KeywordIndex
 from index.store import ChromaStore
 from rag.types import Chunk, Passage
 
-COVERAGE_POWER = 2.0  # keyword weight = coverage ** power; square: half-known queries count a quarter
+COVERAGE_POWER = 4.0  # keyword weight = coverage ** power (chosen on XQuAD de+en: best mean nDCG@10, see eval/results)
 
 
 @dataclass(frozen=True)

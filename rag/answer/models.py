@@ -7,6 +7,7 @@ size and mtime so later starts don't re-hash a gigabyte.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import importlib
 import json
@@ -45,7 +46,11 @@ def part_paths(model: PackagedModel) -> list[Path]:
             module = importlib.import_module(f"{model.module_prefix}{i}")
         except ImportError as exc:
             raise ModelUnavailable(f"Model part {i} of {model.name} is not installed: {model.pip_hint}") from exc
-        paths.append(Path(module.get_part_path()))
+        path = Path(module.get_part_path())
+        if not path.is_file():  # installed, but its data file is gone (a broken install)
+            raise ModelUnavailable(f"Model part {i} of {model.name} has no data file at {path}. Reinstall its parts: "
+                                   f"{model.pip_hint.replace('pip install', 'pip install --force-reinstall')}")
+        paths.append(path)
     return paths
 
 
@@ -63,15 +68,23 @@ def model_file(key: str, cache_dir: Path) -> Path:
         if seen == {"size": stat.st_size, "mtime": stat.st_mtime_ns, "sha256": model.sha256}:
             return target
     parts = part_paths(model)
-    target.parent.mkdir(parents=True, exist_ok=True)
     tmp = target.with_suffix(f".part-{os.getpid()}")
     digest = hashlib.sha256()
-    with tmp.open("wb") as out:
-        for path in parts:
-            with path.open("rb") as src:
-                while block := src.read(8 << 20):
-                    digest.update(block)
-                    out.write(block)
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        with tmp.open("wb") as out:
+            for path in parts:
+                with path.open("rb") as src:
+                    while block := src.read(8 << 20):
+                        digest.update(block)
+                        out.write(block)
+    except OSError as exc:  # a full disk or an unwritable cache folder: say so, leave no half-written file
+        with contextlib.suppress(OSError):
+            tmp.unlink()
+        size = sum(p.stat().st_size for p in parts) / 1e9
+        raise ModelUnavailable(f"Cannot join the {model.name} model ({size:.1f} GB) into {target.parent}: "
+                               f"{exc.strerror or exc}. Free some space there, or set cache_dir (RAG_CACHE_DIR) "
+                               "to a writable folder.") from exc
     if digest.hexdigest() != model.sha256:
         tmp.unlink(missing_ok=True)
         raise ModelUnavailable(f"The joined {model.name} file is corrupt (sha256 mismatch). Reinstall its parts: "
