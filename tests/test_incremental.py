@@ -1,0 +1,143 @@
+"""Incremental indexing: unchanged articles are not re-embedded, changed ones replace
+their chunks, removed ones disappear (Chroma and the keyword index alike)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from conftest import SAMPLE_SOURCES, CountingEmbedder
+
+from index.keyword import KeywordIndex
+from rag.api import Pipeline
+from rag.errors import NotFound
+
+CHANGED = "004_7f32bc9d79f56e77.txt"
+OLD_SENTENCE = "Das Gefährt könne bis zu zehn Raketen mit Nuklearsprengköpfen tragen und abfeuern."
+NEW_SENTENCE = "Das Gefährt könne bis zu zwölf Marschflugkörper mit Pinguinwappen tragen und abfeuern."
+
+
+def ids_of(pipeline: Pipeline, source: str) -> tuple[set[str], set[str]]:
+    """(chunk ids in Chroma, chunk ids in the keyword index) of one article."""
+    return pipeline.store.chunk_ids(source), pipeline.keyword.ids_for_source(source)
+
+
+def assert_consistent(pipeline: Pipeline) -> None:
+    """Chroma and the keyword index (also as persisted on disk) hold the same chunks, and
+    each article record counts exactly the chunks it has."""
+    in_chroma = pipeline.store.chunk_ids()
+    assert pipeline.keyword.ids() == in_chroma
+    assert KeywordIndex(pipeline._keyword_path()).ids() == in_chroma
+    infos = pipeline.sources()
+    assert sum(i.chunks for i in infos) == len(in_chroma)
+    for info in infos:
+        assert len(pipeline.store.chunk_ids(info.source)) == info.chunks
+
+
+def test_reindex_embeds_nothing(settings, counting_fake: CountingEmbedder) -> None:  # noqa: ANN001
+    first = Pipeline(settings, embedder=counting_fake).index()
+    assert sorted(first.added) == SAMPLE_SOURCES and first.chunks > 0
+    assert len(counting_fake.passages) == first.chunks
+
+    again = CountingEmbedder(counting_fake.inner)
+    report = Pipeline(settings, embedder=again).index()  # a new process, same store
+    assert sorted(report.unchanged) == SAMPLE_SOURCES
+    assert (report.added, report.updated, report.removed, report.chunks) == ([], [], [], 0)
+    assert again.passages == []
+    assert_consistent(Pipeline(settings))
+
+
+def test_changed_file_replaces_its_chunks(settings, sample_copy: Path, counting_fake: CountingEmbedder) -> None:  # noqa: ANN001
+    pipeline = Pipeline(settings, embedder=counting_fake)
+    pipeline.index([sample_copy])
+    old_chroma, old_keyword = ids_of(pipeline, CHANGED)
+    assert old_chroma and old_chroma == old_keyword
+    others = {s: ids_of(pipeline, s)[0] for s in SAMPLE_SOURCES if s != CHANGED}
+
+    path = sample_copy / CHANGED
+    text = path.read_text(encoding="utf-8")
+    assert OLD_SENTENCE in text
+    path.write_text(text.replace(OLD_SENTENCE, NEW_SENTENCE), encoding="utf-8")
+
+    counting_fake.passages.clear()
+    report = Pipeline(settings, embedder=counting_fake).index([sample_copy])
+    assert report.updated == [CHANGED] and report.added == []
+    assert sorted(report.unchanged) == sorted(others)
+    assert any(NEW_SENTENCE in t for t in counting_fake.passages)
+    assert len(counting_fake.passages) == report.chunks  # only the changed article was embedded
+
+    fresh = Pipeline(settings)
+    new_chroma, new_keyword = ids_of(fresh, CHANGED)
+    assert new_chroma == new_keyword and new_chroma
+    assert old_chroma - new_chroma, "the changed chunk must get a new id"
+    assert not (old_chroma - new_chroma) & fresh.store.chunk_ids()  # stale ids gone from Chroma
+    assert not (old_chroma - new_chroma) & fresh.keyword.ids()  # ... and from the keyword index
+    assert {s: ids_of(fresh, s)[0] for s in others} == others  # the other articles untouched
+    article = fresh.article(CHANGED)
+    assert NEW_SENTENCE in article.text and OLD_SENTENCE not in article.text
+    assert_consistent(fresh)
+
+    top = fresh.retrieve("Pinguinwappen Marschflugkörper", k=1)[0]
+    assert top.source == CHANGED and "Pinguinwappen" in top.text
+    assert fresh.keyword.search("Nuklearsprengköpfen", 5) == []  # the old wording is not findable any more
+
+
+def test_prune_removes_articles_whose_files_are_gone(settings, sample_copy: Path) -> None:  # noqa: ANN001
+    pipeline = Pipeline(settings)
+    pipeline.index([sample_copy])
+    gone = SAMPLE_SOURCES[1]
+    chroma_ids, keyword_ids = ids_of(pipeline, gone)
+    (sample_copy / gone).unlink()
+
+    kept = Pipeline(settings).index([sample_copy])  # without --prune the article stays
+    assert kept.removed == [] and gone in {i.source for i in Pipeline(settings).sources()}
+
+    report = Pipeline(settings).index([sample_copy], prune=True)
+    assert report.removed == [gone]
+    fresh = Pipeline(settings)
+    assert gone not in {i.source for i in fresh.sources()}
+    assert not chroma_ids & fresh.store.chunk_ids()
+    assert not keyword_ids & fresh.keyword.ids()
+    assert_consistent(fresh)
+
+
+def test_prune_leaves_articles_from_other_folders(settings, sample_copy: Path, tmp_path: Path) -> None:  # noqa: ANN001
+    other = tmp_path / "other"
+    other.mkdir()
+    (other / "eigen.txt").write_text("Eine eigene Meldung über den Stadtrat von Kassel und seinen Haushalt.\n")
+    Pipeline(settings).index([sample_copy, other])
+    report = Pipeline(settings).index([sample_copy], prune=True)
+    assert report.removed == []
+    assert "eigen.txt" in {i.source for i in Pipeline(settings).sources()}
+
+
+def test_remove(settings) -> None:  # noqa: ANN001
+    pipeline = Pipeline(settings)
+    pipeline.index()
+    source = SAMPLE_SOURCES[0]
+    chroma_ids, keyword_ids = ids_of(pipeline, source)
+    assert chroma_ids
+    pipeline.remove(source)
+    fresh = Pipeline(settings)
+    assert source not in {i.source for i in fresh.sources()}
+    assert not chroma_ids & fresh.store.chunk_ids() and not keyword_ids & fresh.keyword.ids()
+    assert all(p.source != source for p in fresh.retrieve("Wladiwostok Eisenbahnkilometer Sonderzug", k=10))
+    assert_consistent(fresh)
+    with pytest.raises(NotFound):
+        fresh.remove(source)
+
+
+def test_keyword_index_is_reconciled_with_chroma(settings) -> None:  # noqa: ANN001
+    """Chunks written by a run that died before the keyword index saw them are added on open, orphans dropped."""
+    pipeline = Pipeline(settings)
+    pipeline.index()
+    all_ids = pipeline.store.chunk_ids()
+    lost = sorted(all_ids)[:3]
+    pipeline.keyword.remove(lost)
+    pipeline.keyword.add([("orphan-id", "nowhere.txt", "verwaiste Zeile")])
+    assert pipeline.keyword.ids() != all_ids
+
+    fresh = Pipeline(settings)
+    fresh.retrieve("Kim", k=1)  # the first use reconciles
+    assert fresh.keyword.ids() == all_ids
+    assert_consistent(fresh)
