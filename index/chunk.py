@@ -19,6 +19,10 @@ from pathlib import Path
 from rag.types import Chunk
 
 TokenCounter = Callable[[str], int]
+GERMAN_ABBREVIATIONS = {
+    "z", "b", "z.b", "ca", "bzw", "usw", "u.a", "d.h", "evtl", "ggf", "inkl", "vgl", "nr", "bspw", "sog", "etc",
+    "mio", "mrd", "tsd", "jh", "jhd", "abs", "str", "prof", "dr", "st", "min", "max", "gr", "kl", "u.ä", "o.ä",
+}
 
 
 @lru_cache(maxsize=1)
@@ -31,7 +35,10 @@ def _german_punkt():  # noqa: ANN202 - nltk type
         nltk.data.path.append(str(data))
     from nltk.tokenize.punkt import PunktTokenizer
 
-    return PunktTokenizer("german")
+    tokenizer = PunktTokenizer("german")
+    # Common German abbreviations punkt's German model lacks (it splits "z. B." and "ca.").
+    tokenizer._params.abbrev_types.update(GERMAN_ABBREVIATIONS)
+    return tokenizer
 
 
 def split_sentences(text: str) -> list[str]:

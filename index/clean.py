@@ -39,6 +39,7 @@ _UI_PATTERNS = [
     for p in (
         r"\b(browser|javascript)\b.{0,80}\b(nicht (mehr )?unterstützt|deaktiviert|aktivieren|not supported|no longer supported|enable|disabled)\b",
         r"\bbitte wechseln sie zu einem\b.{0,40}\bbrowser\b",
+        r"\b(aktivieren sie|bitte aktivieren|please enable|enable)\b.{0,40}\bjavascript\b",
         r"\b(switch|upgrade) to a (supported|modern|newer) browser\b",
         r"\bcookies?\b.{0,100}\b(akzeptieren|zustimmen|einwilligung|einstellungen|accept|consent)\b",
         r"\balle rechte vorbehalten\b|\ball rights reserved\b",

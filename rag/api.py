@@ -79,8 +79,10 @@ class Pipeline:
             if self._indexer is None:
                 from index import Chunker, Indexer
 
-                chunker = Chunker(self.embedder.count_tokens, self.settings.chunk_size, self.settings.chunk_overlap)
-                self._indexer = Indexer(self.store, self.keyword, self.embedder, chunker, self.fingerprint,
+                # The embedder loads only when something is embedded: `rag remove` never loads it.
+                lazy = _LazyEmbedder(self)
+                chunker = Chunker(lazy.count_tokens, self.settings.chunk_size, self.settings.chunk_overlap)
+                self._indexer = Indexer(self.store, self.keyword, lazy, chunker, self.fingerprint,
                                         self.settings.embed_batch_size)
             if not self._reconciled:
                 self._indexer.reconcile()
@@ -210,6 +212,27 @@ class Pipeline:
         settings = self.settings.with_(top_k=top_k)
         chosen = self.answerer.generator if same_generator else make_generator(settings.with_(generator=generator))
         return Answerer(self, chosen, settings)
+
+
+class _LazyEmbedder:
+    """The pipeline's embedder, loaded on the first call rather than when the indexer is built."""
+
+    def __init__(self, pipeline: Pipeline) -> None:
+        self._pipeline = pipeline
+
+    @property
+    def name(self) -> str:
+        return self._pipeline.embedder.name
+
+    @property
+    def dim(self) -> int:
+        return self._pipeline.embedder.dim
+
+    def embed(self, texts, kind):  # noqa: ANN001, ANN201
+        return self._pipeline.embedder.embed(texts, kind)
+
+    def count_tokens(self, text: str) -> int:
+        return self._pipeline.embedder.count_tokens(text)
 
 
 MAX_QUESTION_CHARS = 2000

@@ -25,8 +25,8 @@ from pydantic_settings import (
 
 APP_NAME = "rag-news"
 # Bump when cleaning or chunking rules change in a way that changes chunk texts.
-CLEANING_VERSION = "clean-3"
-CHUNKER_VERSION = "chunk-2"
+CLEANING_VERSION = "clean-4"
+CHUNKER_VERSION = "chunk-3"
 
 
 def _settings_file() -> Path | None:

@@ -119,3 +119,14 @@ def test_chunk_boundaries_fall_on_sentence_ends() -> None:
     for chunk in chunks:
         assert chunk.text.split()[0] in starts, chunk.text[:40]
         assert re.search(r"(Berlin|Rathaus|weiter|Januar)\.$", chunk.text), chunk.text[-40:]
+
+
+def test_common_german_abbreviations_do_not_end_a_sentence():
+    from index.chunk import split_sentences
+
+    text = "Er kaufte z. B. Brot für ca. 5 Euro bzw. etwas mehr. Dann ging er zu Prof. Meier. Fertig."
+    assert [s.strip() for s in split_sentences(text)] == [
+        "Er kaufte z. B. Brot für ca. 5 Euro bzw. etwas mehr.",
+        "Dann ging er zu Prof. Meier.",
+        "Fertig.",
+    ]

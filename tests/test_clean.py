@@ -26,6 +26,8 @@ CASES = [
      "Bitte wechseln Sie zu einem unterstützten Browser wie Chrome, Firefox, Safari oder Edge.", [BODY, BODY2]),
     ("javascript notice", f"{BODY}\nJavaScript ist in Ihrem Browser deaktiviert. Bitte ändern Sie das.\n{BODY2}",
      [BODY, BODY2]),
+    ("javascript notice, other word order", f"{BODY}\nBitte aktivieren Sie JavaScript in Ihrem Browser.\n{BODY2}",
+     [BODY, BODY2]),
     ("cookie notice", f"Wir verwenden Cookies. Mit Klick auf OK akzeptieren Sie unsere Cookie-Einstellungen.\n{BODY}",
      [BODY]),
     ("newsletter promo line", f"{BODY}\nAbonnieren Sie jetzt unseren kostenlosen Newsletter!\n{BODY2}", [BODY, BODY2]),
