@@ -331,6 +331,22 @@ def _chat(args: argparse.Namespace, ctx: Context) -> int:
     return EXIT_OK
 
 
+# ----- eval: lives in the eval package; imported only when the command runs
+EVAL_HELP = "evaluate retrieval, answers and grounding on a gold set (or compare two reports)"
+
+
+def _eval_arguments(parser: argparse.ArgumentParser) -> None:
+    from eval.cli import add_arguments
+
+    add_arguments(parser)
+
+
+def _eval(args: argparse.Namespace, ctx: Context) -> int:
+    from eval.cli import run
+
+    return run(args, ctx)
+
+
 # ----- registrations: add chat / serve / eval / bench here
 COMMANDS: dict[str, Command] = {
     "index": Command("index article files and folders (default: the sample articles)", _index_arguments, _index),
@@ -341,6 +357,7 @@ COMMANDS: dict[str, Command] = {
     "chat": Command("start the web chat (indexes the sample articles into an empty store first)", _serve_arguments,
                     _chat),
     "serve": Command("serve the HTTP API (/v1, OpenAI-compatible too) and the web chat", _serve_arguments, _serve),
+    "eval": Command(EVAL_HELP, _eval_arguments, _eval),
 }
 
 
