@@ -34,6 +34,7 @@ OFFLINE_ENV = {
     "GRADIO_ANALYTICS_ENABLED": "False",
     "ANONYMIZED_TELEMETRY": "False",
     "TOKENIZERS_PARALLELISM": "false",
+    "OMP_WAIT_POLICY": "PASSIVE",  # see index/embed.py: spinning OpenMP threads collapse on shared cores
 }
 
 EXIT_OK = 0
