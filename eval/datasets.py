@@ -1,0 +1,179 @@
+"""Evaluation datasets as one item type: the project's gold set and XQuAD German.
+
+- ``gold``: ``eval/gold.jsonl``, questions about the five sample articles (fields id,
+  question, history, lang, answerable, sources, answers, evidence); its corpus is the
+  sample articles shipped with :mod:`rag`.
+- ``xquad-de`` / ``xquad-en``: XQuAD, read from where it lies (never copied into the
+  repository). The corpus is its 240 German paragraphs, one article each, named
+  ``xquad/<article-slug>/<paragraph-index>.txt``. ``xquad-de`` asks the 1,190 German
+  questions; ``xquad-en`` asks the parallel English questions against the same German
+  paragraphs (cross-lingual). The two files are parallel by position (checked).
+
+What this module leaves out: indexing (see :mod:`eval.stores`) and scoring.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+
+GOLD_PATH = Path(__file__).with_name("gold.jsonl")
+XQUAD_DIR = Path("/work/shared/benchmarks/xquad-de")  # ../shared/benchmarks/xquad-de from the repo
+XQUAD_NAMES = ("xquad-de", "xquad-en")
+
+
+@dataclass(frozen=True)
+class EvalItem:
+    """One question with what a correct system should find and say."""
+
+    id: str
+    question: str
+    lang: str  # language of the question: "de" or "en"
+    answerable: bool
+    sources: tuple[str, ...] = ()  # articles that hold the answer (any of them counts)
+    answers: tuple[str, ...] = ()  # acceptable answer strings
+    evidence: str = ""  # a verbatim span of a source that supports the answer
+    history: tuple[str, ...] = ()  # earlier user turns of the conversation, oldest first
+
+    def to_json(self) -> dict:
+        return {"id": self.id, "question": self.question, "lang": self.lang, "answerable": self.answerable,
+                "sources": list(self.sources), "answers": list(self.answers), "evidence": self.evidence,
+                "history": list(self.history)}
+
+
+@dataclass(frozen=True)
+class CorpusText:
+    """One document of a benchmark corpus, before indexing."""
+
+    source: str
+    title: str
+    text: str
+
+
+@dataclass(frozen=True)
+class Dataset:
+    name: str
+    items: tuple[EvalItem, ...]
+    corpus: tuple[CorpusText, ...] = ()  # empty: the corpus is the sample articles (gold set)
+    corpus_id: str = ""  # identifies the corpus (store folder names are derived from it)
+    meta: dict = field(default_factory=dict)
+
+
+# ----- the gold set
+def load_gold(path: str | Path = GOLD_PATH) -> Dataset:
+    path = Path(path)
+    items = []
+    with path.open(encoding="utf-8") as fh:
+        for line_no, line in enumerate(fh, 1):
+            if not line.strip():
+                continue
+            try:
+                row = json.loads(line)
+                items.append(EvalItem(
+                    id=str(row["id"]), question=row["question"], lang=row.get("lang", "de"),
+                    answerable=bool(row["answerable"]), sources=tuple(row.get("sources", ())),
+                    answers=tuple(row.get("answers", ())), evidence=row.get("evidence", ""),
+                    history=tuple(row.get("history", ()))))
+            except (KeyError, json.JSONDecodeError) as exc:
+                raise ValueError(f"{path}:{line_no}: not a gold record ({exc})") from exc
+    return Dataset(name="gold", items=tuple(items), corpus_id="sample-articles", meta={"path": str(path)})
+
+
+# ----- XQuAD
+def slug(title: str) -> str:
+    """'Sky_(United_Kingdom)' -> 'sky-united-kingdom'."""
+    return re.sub(r"[^a-z0-9]+", "-", title.lower()).strip("-") or "untitled"
+
+
+def xquad_source(title: str, paragraph_index: int) -> str:
+    return f"xquad/{slug(title)}/{paragraph_index}.txt"
+
+
+def load_xquad(lang: str = "de", folder: str | Path = XQUAD_DIR, *, max_paragraphs: int | None = None) -> Dataset:
+    """XQuAD questions in ``lang`` ('de' or 'en') over the German paragraphs.
+
+    ``max_paragraphs`` keeps the first N paragraphs (in file order) and their questions:
+    a fixed, smaller subset for CI.
+    """
+    if lang not in ("de", "en"):
+        raise ValueError(f"XQuAD language must be 'de' or 'en', not {lang!r}")
+    folder = Path(folder)
+    german = _read_json(folder / "xquad.de.json")
+    asked = german if lang == "de" else _read_json(folder / "xquad.en.json")
+    corpus: list[CorpusText] = []
+    items: list[EvalItem] = []
+    pairs = _parallel_paragraphs(german, asked)
+    if max_paragraphs is not None:
+        pairs = pairs[:max_paragraphs]
+    for title, index, para_de, para_q in pairs:
+        source = xquad_source(title, index)
+        context = para_de["context"]
+        corpus.append(CorpusText(source=source, title=f"{title.replace('_', ' ')} ({index})", text=context))
+        spans = None
+        for qa_de, qa in zip(para_de["qas"], para_q["qas"]):
+            gold = qa_de.get("answers") or []
+            answers = tuple(dict.fromkeys(a["text"] for a in (qa.get("answers") or []) + gold))
+            start = gold[0]["answer_start"] if gold else -1
+            spans = spans if spans is not None else _sentence_spans(context)
+            items.append(EvalItem(id=f"{lang}-{qa['id']}", question=qa["question"], lang=lang, answerable=True,
+                                  sources=(source,), answers=answers, evidence=evidence_sentence(context, start, spans)))
+    digest = hashlib.sha256("\x00".join(f"{c.source}\x01{c.text}" for c in corpus).encode()).hexdigest()[:10]
+    return Dataset(name=f"xquad-{lang}", items=tuple(items), corpus=tuple(corpus), corpus_id=f"xquad-de-{digest}",
+                   meta={"folder": str(folder), "paragraphs": len(corpus)})
+
+
+def _read_json(path: Path) -> dict:
+    if not path.is_file():
+        raise FileNotFoundError(f"XQuAD file {path} not found: pass the folder that holds xquad.de.json "
+                                "and xquad.en.json (e.g. --dataset /work/shared/benchmarks/xquad-de)")
+    return json.loads(path.read_text(encoding="utf-8"))
+
+
+def _parallel_paragraphs(german: dict, asked: dict) -> list[tuple[str, int, dict, dict]]:
+    out = []
+    if len(german["data"]) != len(asked["data"]):
+        raise ValueError("the XQuAD files are not parallel: different numbers of articles")
+    for art_de, art_q in zip(german["data"], asked["data"]):
+        if len(art_de["paragraphs"]) != len(art_q["paragraphs"]):
+            raise ValueError(f"the XQuAD files are not parallel in article {art_de['title']!r}")
+        for index, (p_de, p_q) in enumerate(zip(art_de["paragraphs"], art_q["paragraphs"])):
+            if [q["id"] for q in p_de["qas"]] != [q["id"] for q in p_q["qas"]]:
+                raise ValueError(f"the XQuAD files are not parallel in {art_de['title']!r} paragraph {index}")
+            out.append((art_de["title"], index, p_de, p_q))
+    return out
+
+
+def evidence_sentence(context: str, start: int, spans: list[tuple[int, int]] | None = None) -> str:
+    """The sentence of ``context`` around character ``start`` (the gold answer's sentence)."""
+    if start < 0:
+        return ""
+    for s, e in spans if spans is not None else _sentence_spans(context):
+        if s <= start < e:
+            return context[s:e]
+    return ""
+
+
+def _sentence_spans(text: str) -> list[tuple[int, int]]:
+    from index.chunk import sentence_spans  # the product's German sentence splitter
+
+    return sentence_spans(text)
+
+
+# ----- by name
+def load_dataset(name_or_path: str, *, max_paragraphs: int | None = None) -> Dataset:
+    """'gold', 'xquad-de', 'xquad-en', a gold-format .jsonl file, or an XQuAD folder
+    (optionally suffixed ':en' for the English questions)."""
+    if name_or_path == "gold":
+        return load_gold()
+    if name_or_path in XQUAD_NAMES:
+        return load_xquad(name_or_path[-2:], max_paragraphs=max_paragraphs)
+    path, _, lang = name_or_path.partition(":")
+    if Path(path).is_dir():
+        return load_xquad(lang or "de", path, max_paragraphs=max_paragraphs)
+    if Path(path).suffix == ".jsonl" and Path(path).is_file():
+        return load_gold(path)
+    raise FileNotFoundError(f"Unknown dataset {name_or_path!r}: use gold, xquad-de, xquad-en, a .jsonl gold "
+                            "file, or an XQuAD folder (FOLDER or FOLDER:en).")

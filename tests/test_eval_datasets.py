@@ -1,0 +1,92 @@
+"""Loading the evaluation datasets: the gold set and XQuAD (German and English questions
+over the same German paragraphs)."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from eval.datasets import XQUAD_DIR, evidence_sentence, load_dataset, load_gold, load_xquad, slug, xquad_source
+
+needs_xquad = pytest.mark.skipif(not (XQUAD_DIR / "xquad.de.json").is_file(), reason="XQuAD not on this machine")
+
+
+def test_gold_set_loads_with_all_fields():
+    gold = load_gold()
+    assert gold.name == "gold" and len(gold.items) >= 36
+    assert len({i.id for i in gold.items}) == len(gold.items)
+    for item in gold.items:
+        assert item.lang in ("de", "en")
+        if item.answerable:
+            assert item.sources and item.answers and item.evidence
+        else:
+            assert not item.sources and not item.answers
+    assert any(item.history for item in gold.items)
+
+
+def test_gold_file_errors_name_the_line(tmp_path):
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text(json.dumps({"id": "x", "question": "Q?", "answerable": True}) + "\n{not json\n", encoding="utf-8")
+    with pytest.raises(ValueError, match="bad.jsonl:2"):
+        load_gold(bad)
+
+
+@pytest.mark.parametrize(
+    ("title", "index", "expected"),
+    [("Super_Bowl_50", 0, "xquad/super-bowl-50/0.txt"), ("Sky_(United_Kingdom)", 4, "xquad/sky-united-kingdom/4.txt")],
+)
+def test_xquad_source_names(title, index, expected):
+    assert xquad_source(title, index) == expected
+    assert slug("  ") == "untitled"
+
+
+@pytest.mark.parametrize(
+    ("context", "start", "expected"),
+    [
+        ("Erster Satz hier. Die Antwort ist 308 Punkte. Dritter Satz.", 34, "Die Antwort ist 308 Punkte."),
+        ("Erster Satz hier. Zweiter.", 0, "Erster Satz hier."),
+        ("Ein Satz.", -1, ""),
+    ],
+)
+def test_evidence_sentence(context, start, expected):
+    assert evidence_sentence(context, start) == expected
+
+
+@needs_xquad
+def test_xquad_german_and_english_share_the_paragraphs():
+    de, en = load_xquad("de"), load_xquad("en")
+    assert len(de.corpus) == 240 and len(de.items) == 1190 and len(en.items) == 1190
+    assert de.corpus == en.corpus and de.corpus_id == en.corpus_id
+    assert len({c.source for c in de.corpus}) == 240
+    for q_de, q_en in zip(de.items, en.items):
+        assert q_de.sources == q_en.sources and q_de.id[3:] == q_en.id[3:]
+    sources = {c.source: c.text for c in de.corpus}
+    for item in de.items[:200]:
+        assert item.evidence and item.evidence in sources[item.sources[0]]
+        assert any(a in item.evidence for a in item.answers)
+
+
+@needs_xquad
+def test_xquad_subset_keeps_the_first_paragraphs():
+    sub = load_xquad("en", max_paragraphs=60)
+    assert len(sub.corpus) == 60
+    assert {i.sources[0] for i in sub.items} == {c.source for c in sub.corpus}
+    assert sub.corpus_id != load_xquad("en").corpus_id  # a different corpus gets a different store
+
+
+@needs_xquad
+def test_load_dataset_by_name_and_path():
+    assert load_dataset("xquad-en").name == "xquad-en"
+    assert load_dataset(f"{XQUAD_DIR}:en").items[0].lang == "en"
+    assert load_dataset("gold").name == "gold"
+
+
+def test_load_dataset_unknown_name():
+    with pytest.raises(FileNotFoundError, match="Unknown dataset"):
+        load_dataset("no-such-dataset")
+
+
+def test_xquad_missing_folder_says_what_to_pass(tmp_path):
+    with pytest.raises(FileNotFoundError, match="xquad.de.json"):
+        load_xquad("de", tmp_path)
