@@ -86,7 +86,7 @@ def score_record(record: dict, item: EvalItem, judge: SupportJudge | None,
         scores["citation_supported"] = sum(j["supported"] for j in cited)
         scores["sentences"] = len(sentences)
         scores["sentences_supported"] = len(supported)
-    quotes = [c for c in record["citations"]]
+    quotes = record["citations"]
     scores["quotes"] = len(quotes)
     scores["quotes_verbatim"] = sum(_verbatim(c, article_text) for c in quotes)
     record["scores"] = scores
