@@ -13,6 +13,7 @@ user cache), never the user's store. Importing this module loads no model.
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 import time
 from datetime import datetime
@@ -43,6 +44,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--eval-store", type=Path, default=None, metavar="DIR",
                         help="store for the dataset's corpus (default: a cached folder per corpus)")
     parser.add_argument("--no-plots", action="store_true", help="skip the PNG plots")
+    parser.add_argument("--no-progress", action="store_true", help="no progress bars")
     parser.add_argument("--compare", nargs=2, type=Path, metavar=("A", "B"),
                         help="print metric-by-metric deltas of two report.json files (or their folders) and exit")
 
@@ -80,9 +82,18 @@ def run(args: argparse.Namespace, ctx) -> int:  # noqa: ANN001 - rag.cli.Context
     judge = make_judge(args.judge, settings) if generator else None
     out = args.out or Path("eval-reports") / f"{dataset.name}-{generator or 'retrieval'}-{datetime.now():%Y%m%d-%H%M%S}"
     started = time.perf_counter()
+    out.mkdir(parents=True, exist_ok=True)
+    partial = out / "records.partial.jsonl"  # a long LLM run that dies keeps what it has done
+    partial.unlink(missing_ok=True)
+
+    def keep(record: dict) -> None:
+        with partial.open("a", encoding="utf-8") as fh:
+            fh.write(json.dumps(record, ensure_ascii=False) + "\n")
+
     report = evaluate(dataset, pipeline, generator=generator, judge=judge, limit=args.limit,
-                      progress=sys.stderr.isatty(), calibrate_judge=args.calibrate)
+                      progress=not args.no_progress, calibrate_judge=args.calibrate, on_record=keep)
     written = write_report(report, out, plots=not args.no_plots)
+    partial.unlink(missing_ok=True)
 
     from eval.report import summary_table
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Callable
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -28,7 +29,7 @@ REPORT_VERSION = 1
 
 def evaluate(dataset: Dataset, pipeline, *, generator: str | None = None,  # noqa: ANN001 - rag.Pipeline
              judge: SupportJudge | None = None, limit: int | None = None, progress: bool = True,
-             calibrate_judge: bool | None = None) -> dict:
+             calibrate_judge: bool | None = None, on_record: Callable[[dict], None] | None = None) -> dict:
     """Evaluate ``dataset`` on ``pipeline`` (indexing its corpus first if needed)."""
     started = time.perf_counter()
     items = dataset.items[:limit] if limit else dataset.items
@@ -49,7 +50,7 @@ def evaluate(dataset: Dataset, pipeline, *, generator: str | None = None,  # noq
     report["metrics"]["latency"] = {"retrieve_only_s": retrieval["latency"]}
     report["retrieval_records"] = retrieval["records"]
     if generator is not None:
-        records = _ask_all(pipeline, items, generator, judge, progress)
+        records = _ask_all(pipeline, items, generator, judge, progress, on_record)
         summary = summarize(records)
         report["metrics"]["answers"] = summary["answers"]
         report["metrics"]["grounding"] = summary["grounding"]
@@ -77,7 +78,8 @@ def _settings(pipeline) -> dict:  # noqa: ANN001
     return {k: dumped[k] for k in keep if k in dumped}
 
 
-def _ask_all(pipeline, items, generator: str, judge: SupportJudge | None, progress: bool) -> list[dict]:  # noqa: ANN001
+def _ask_all(pipeline, items, generator: str, judge: SupportJudge | None, progress: bool,  # noqa: ANN001
+             on_record: Callable[[dict], None] | None = None) -> list[dict]:
     from rag.errors import RagError
 
     articles: dict[str, str | None] = {}
@@ -100,6 +102,8 @@ def _ask_all(pipeline, items, generator: str, judge: SupportJudge | None, progre
         except RagError as exc:  # one bad question must not end a long run
             record = error_record(item, exc)
         records.append(score_record(record, item, judge, article_text))
+        if on_record is not None:
+            on_record(records[-1])
     return records
 
 

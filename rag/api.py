@@ -182,6 +182,22 @@ class Pipeline:
                 self._answerer = Answerer(self, generator, self.settings)
             return self._answerer
 
+    def warm(self) -> threading.Thread:
+        """Load the models and prime the LLM's prompt cache in the background (servers call
+        this at start so the first question is not the slow one). Errors are left for the
+        first real request to report."""
+
+        def work() -> None:
+            try:
+                self.embedder.embed(["warm"], "query")
+                self.answerer.warm()
+            except Exception:  # noqa: BLE001 - reported by the first request that needs the part
+                pass
+
+        thread = threading.Thread(target=work, name="rag-warm", daemon=True)
+        thread.start()
+        return thread
+
     def ask(self, question: str, history: Sequence[str] = (), generator: str | None = None, *,
             top_k: int | None = None) -> Answer:
         """A grounded answer; ``history`` holds the conversation's earlier user turns."""

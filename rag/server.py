@@ -534,6 +534,8 @@ def serve(pipeline: Pipeline, host: str | None = None, port: int | None = None, 
         pipeline.answerer  # noqa: B018
     except RagError as exc:
         print(f"warning: {' '.join(str(exc).split())}", flush=True)
+    else:
+        pipeline.warm()  # primes the LLM's prompt cache while the server starts
     app = create_app(pipeline, ui=ui)
     chat = "chat at /, " if app.state.chat_ui else ""
     print(f"Serving on http://{host}:{port}  ({chat}API at /v1, docs at /docs). Ctrl-C stops.", flush=True)

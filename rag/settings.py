@@ -91,6 +91,11 @@ class Settings(BaseSettings):
     )
     llm_threads: int = Field(default=0, ge=0, description="llama.cpp threads; 0 = number of cores.")
     llm_context: int = Field(default=4096, ge=512, description="llama.cpp context window in tokens.")
+    context_sentences: int = Field(
+        default=4, ge=1, le=60,
+        description="Sentences the LLM sees: the most relevant ones over all passages. Each costs prompt time "
+        "(the 1.5B model reads ~20 tokens/s on 2 cores).",
+    )
     max_answer_tokens: int = Field(default=220, ge=16, description="Upper bound on generated tokens.")
     openai_base_url: str = Field(default="http://127.0.0.1:8080/v1", description="OpenAI-compatible server URL.")
     openai_model: str = Field(default="local", description="Model name sent to the OpenAI-compatible server.")

@@ -7,8 +7,11 @@ checks what the product made of it.
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
+from index.chunk import sentence_spans
 from rag import Pipeline, Settings
 from rag.answer.prompts import NO_ANSWER
 from tests.fakes import ScriptedGenerator
@@ -115,7 +118,24 @@ def test_prompt_numbers_passages_and_asks_for_the_question_language(store):
     request = gen.requests[-1]
     system, user = request.messages[0]["content"], request.messages[-1]["content"]
     assert "English" in system and NO_ANSWER["en"] in system
-    assert '<excerpt nr="1"' in user and "Answer in English" in user
+    assert re.search(r'<excerpt nr="[1-5]">', user) and "Answer in English" in user
+
+
+@pytest.mark.parametrize("budget", [1, 3, 6])
+def test_prompt_carries_only_the_budgeted_sentences_under_their_passage_numbers(store, budget):
+    pipeline = Pipeline(Settings(store=store, embedder="fake", context_sentences=budget),
+                        generator=(gen := ScriptedGenerator("x")))
+    pipeline.ask("Wie viele Raketen kann das U-Boot tragen?")
+    answer = pipeline.ask("Wie viele Raketen kann das U-Boot tragen?")
+    user = gen.requests[-1].messages[-1]["content"]
+    blocks = re.findall(r'<auszug nr="(\d+)">\n(.*?)\n</auszug>', user, re.S)
+    assert blocks, user
+    shown = sum(len(sentence_spans(part)) for _, text in blocks for part in text.split(" … "))
+    assert shown <= budget
+    for n, text in blocks:  # a block's number is that passage's place in the listed passages
+        passage = answer.passages[int(n) - 1]
+        assert all(part.strip() in passage.text for part in text.split(" … "))
+    assert SUBMARINE in user  # the answer sentence makes the cut even at budget 1
 
 
 def test_follow_up_is_rewritten_before_retrieval(store):

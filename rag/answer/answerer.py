@@ -5,7 +5,8 @@ Whether to answer is decided here, not left to the model's obedience:
    validated; otherwise by carrying the previous question's words along);
 2. with no passages (or, for the extractive generator, no sentence matching the
    question) the answer is the fixed no-answer sentence and no model is called;
-3. the model sees only the most relevant sentences of each passage, numbered;
+3. the model sees only the most relevant sentences (``context_sentences`` of them over all
+   passages), under their passage numbers;
 4. every generated sentence is checked against the passage it cites (numbers must be
    there, plus a support score); an unsupported sentence is re-cited to the passage that
    supports it, or dropped; if nothing supported remains, the answer abstains.
@@ -30,7 +31,6 @@ from rag.types import Answer, Citation, Passage
 # Extractive only: below this no retrieved sentence matches the question; abstain. An LLM
 # is always asked (when there are passages): its answer is then checked sentence by sentence.
 MIN_RELEVANCE = 0.35
-SENTENCES_PER_PASSAGE = 3
 
 
 class Answerer:
@@ -78,6 +78,13 @@ class Answerer:
         timings["total_s"] = now - t0
         return Answer(**{**answer.__dict__, "timings": timings})
 
+    def warm(self) -> None:
+        """Read the fixed prompt prefix of each language into a local model's prompt cache,
+        so that the first question pays only for its own passages."""
+        warm = getattr(self.generator, "warm", None)
+        if warm is not None:
+            warm([_answer_messages(language, "…") for language in NO_ANSWER])
+
     # ----- steps
     def rewrite(self, question: str, history: Sequence[str], language: str) -> str:
         """A standalone version of a follow-up question."""
@@ -105,18 +112,9 @@ class Answerer:
 
     def _request(self, question: str, language: str, evidence: Evidence, relevance,  # noqa: ANN001
                  gate: bool) -> GenerationRequest:
-        blocks = []
-        for i, p in enumerate(evidence.passages, start=1):
-            text = evidence.selected_text(i - 1, relevance, SENTENCES_PER_PASSAGE)
-            blocks.append(render(PASSAGE[language], n=i, title=_attr(p.title), text=_neutralize(text)))
-        system = render(SYSTEM[language], no_answer=NO_ANSWER[language])
-        example_user, example_answer = EXAMPLE[language]
-        messages = [
-            {"role": "system", "content": system},
-            {"role": "user", "content": example_user},
-            {"role": "assistant", "content": example_answer},
-            {"role": "user", "content": render(USER[language], passages="\n\n".join(blocks), question=question)},
-        ]
+        blocks = [render(PASSAGE[language], n=i + 1, text=_neutralize(text))
+                  for i, text in evidence.context(relevance, self.settings.context_sentences).items()]
+        messages = _answer_messages(language, render(USER[language], passages="\n\n".join(blocks), question=question))
         order = sorted(range(len(evidence.sentences)), key=lambda i: -relevance[i])
         ranked = tuple((evidence.sentences[i].passage + 1, evidence.sentences[i].text) for i in order
                        if not gate or relevance[i] >= MIN_RELEVANCE)
@@ -170,11 +168,18 @@ class Answerer:
         return {"answer": NO_ANSWER[language], "abstained": True, "citations": ()}
 
 
+def _answer_messages(language: str, user: str) -> list[dict[str, str]]:
+    """The fixed system prompt and worked example, then the question turn."""
+    example_user, example_answer = EXAMPLE[language]
+    return [
+        {"role": "system", "content": render(SYSTEM[language], no_answer=NO_ANSWER[language])},
+        {"role": "user", "content": example_user},
+        {"role": "assistant", "content": example_answer},
+        {"role": "user", "content": user},
+    ]
+
+
 _MARKUP = re.compile(r"</?[A-Za-z][\w:-]*(?:\s[^<>]*)?/?>")  # an HTML tag: "<b>", "<img src=x ...>", "</script>"
-
-
-def _attr(text: str) -> str:
-    return re.sub(r'["<>\n]', " ", text)[:120]
 
 
 def _neutralize(text: str) -> str:

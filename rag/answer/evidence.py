@@ -201,9 +201,24 @@ class Evidence:
         idx = [i for i, s in enumerate(self.sentences) if s.passage == passage]
         if not idx:
             return self.passages[passage].text
-        top = sorted(sorted(idx, key=lambda i: -relevance[i])[:per_passage])
+        return self._join(sorted(sorted(idx, key=lambda i: -relevance[i])[:per_passage]))
+
+    def context(self, relevance: np.ndarray, budget: int) -> dict[int, str]:
+        """The ``budget`` most relevant sentences over all passages, as {passage: text}.
+
+        Passages keep their order and their numbers; a passage none of whose sentences
+        made the cut is left out. Every prompt token costs time on a CPU (the 1.5B model
+        reads ~20 tokens/s on 2 cores), so the prompt carries only this much.
+        """
+        top = sorted(range(len(self.sentences)), key=lambda i: -relevance[i])[:budget]
+        chosen: dict[int, list[int]] = {}
+        for i in sorted(top):
+            chosen.setdefault(self.sentences[i].passage, []).append(i)
+        return {p: self._join(idx) for p, idx in sorted(chosen.items())}
+
+    def _join(self, idx: list[int]) -> str:
         parts, last = [], None
-        for i in top:
+        for i in idx:
             if last is not None and i != last + 1:
                 parts.append("…")
             parts.append(self.sentences[i].text)

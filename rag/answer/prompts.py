@@ -48,8 +48,8 @@ SYSTEM = {
 }
 
 PASSAGE = {
-    "de": '<auszug nr="{n}" artikel="{title}">\n{text}\n</auszug>',
-    "en": '<excerpt nr="{n}" article="{title}">\n{text}\n</excerpt>',
+    "de": '<auszug nr="{n}">\n{text}\n</auszug>',
+    "en": '<excerpt nr="{n}">\n{text}\n</excerpt>',
 }
 
 USER = {
@@ -60,16 +60,16 @@ USER = {
 # One worked example per language, on a neutral subject.
 EXAMPLE = {
     "de": (
-        '<auszug nr="1" artikel="Neue Brücke">\nDer Stadtrat beschloss am Dienstag den Bau einer Fußgängerbrücke. '
+        '<auszug nr="1">\nDer Stadtrat beschloss am Dienstag den Bau einer Fußgängerbrücke. '
         "Sie soll 4,2 Millionen Euro kosten.\n</auszug>\n\n"
-        '<auszug nr="2" artikel="Haushalt">\nDie Stadt plant für 2024 mit Einnahmen von 310 Millionen Euro.\n</auszug>\n\n'
+        '<auszug nr="2">\nDie Stadt plant für 2024 mit Einnahmen von 310 Millionen Euro.\n</auszug>\n\n'
         "Frage: Was kostet die neue Brücke?\nAntworte auf Deutsch mit [Nummer] nach jedem Satz.",
         "Die Fußgängerbrücke soll 4,2 Millionen Euro kosten [1].",
     ),
     "en": (
-        '<excerpt nr="1" article="Neue Brücke">\nDer Stadtrat beschloss am Dienstag den Bau einer Fußgängerbrücke. '
+        '<excerpt nr="1">\nDer Stadtrat beschloss am Dienstag den Bau einer Fußgängerbrücke. '
         "Sie soll 4,2 Millionen Euro kosten.\n</excerpt>\n\n"
-        '<excerpt nr="2" article="Haushalt">\nDie Stadt plant für 2024 mit Einnahmen von 310 Millionen Euro.\n</excerpt>\n\n'
+        '<excerpt nr="2">\nDie Stadt plant für 2024 mit Einnahmen von 310 Millionen Euro.\n</excerpt>\n\n'
         "Question: When did the council approve the bridge?\nAnswer in English with [number] after each sentence.",
         "The town council approved the footbridge on Tuesday [1].",
     ),
