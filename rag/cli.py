@@ -348,6 +348,22 @@ def _eval(args: argparse.Namespace, ctx: Context) -> int:
     return run(args, ctx)
 
 
+# ----- bench: lives in the eval package too
+BENCH_HELP = "measure indexing, retrieval and answer speed here, beside a plain llama-index pipeline"
+
+
+def _bench_arguments(parser: argparse.ArgumentParser) -> None:
+    from eval.bench import add_arguments
+
+    add_arguments(parser)
+
+
+def _bench(args: argparse.Namespace, ctx: Context) -> int:
+    from eval.bench import run
+
+    return run(args, ctx)
+
+
 # ----- registrations: add chat / serve / eval / bench here
 COMMANDS: dict[str, Command] = {
     "index": Command("index article files and folders (default: the sample articles)", _index_arguments, _index),
@@ -359,6 +375,7 @@ COMMANDS: dict[str, Command] = {
                     _chat),
     "serve": Command("serve the HTTP API (/v1, OpenAI-compatible too) and the web chat", _serve_arguments, _serve),
     "eval": Command(EVAL_HELP, _eval_arguments, _eval),
+    "bench": Command(BENCH_HELP, _bench_arguments, _bench),
 }
 
 

@@ -316,6 +316,8 @@ def launch(pipeline: Any, settings: Any = None, *, block: bool = True, **launch_
         pipeline.answerer  # noqa: B018
     except RagError as exc:
         print(f"warning: {_one_line(exc)}", file=sys.stderr, flush=True)
+    else:
+        pipeline.warm()  # primes the LLM's prompt cache while the server starts
     app = build_app(pipeline)
     auth = (settings.auth_user, settings.auth_password) if settings.auth_user and settings.auth_password else None
     app.queue(default_concurrency_limit=2)

@@ -13,7 +13,6 @@
 from __future__ import annotations
 
 import json
-import math
 import os
 import threading
 from collections.abc import Iterator
@@ -91,15 +90,6 @@ class LocalLlamaGenerator:
             with self._lock:
                 self._llm.create_chat_completion(messages=messages, max_tokens=1, temperature=0.0)
 
-    def yes_probability(self, messages: Messages) -> float:
-        """P("Ja"/"Yes") vs P("Nein"/"No") for the next token: the LLM support judge."""
-        with self._lock:
-            out = self._llm.create_chat_completion(messages=messages, max_tokens=1, temperature=0.0, logprobs=True,
-                                                   top_logprobs=20)
-        top = out["choices"][0]["logprobs"]["content"][0]["top_logprobs"]
-        yes = sum(math.exp(t["logprob"]) for t in top if t["token"].strip().lower() in ("ja", "yes"))
-        no = sum(math.exp(t["logprob"]) for t in top if t["token"].strip().lower() in ("nein", "no"))
-        return yes / (yes + no) if yes + no > 0 else 0.5
 
 
 # Prompt batch: as fast as 512 here (~20 tokens/s either way on 2 cores), and each cached
