@@ -14,7 +14,6 @@
 from __future__ import annotations
 
 import json
-import shutil
 import signal
 import statistics
 import subprocess
@@ -28,6 +27,7 @@ from typing import Any
 import httpx
 import pytest
 from conftest import PYTHON, clean_env, free_port
+from model_support import packaged_model_cache
 
 CONVERSATIONS = [
     ["Wann treffen sich Kim und Putin?", "Wo findet das Treffen statt?", "Womit reist Kim an?",
@@ -252,27 +252,6 @@ class InFlight:
                 self.active -= 1
 
 
-def local_model_cache(target: Path) -> Path:
-    """A cache dir holding the joined 1.5B model: linked from the user's cache when it is
-    there and verified (no 1.1 GB copy), else joined into ``target`` from the parts."""
-    from rag.answer.models import MODELS, model_file
-    from rag.errors import ModelUnavailable
-    from rag.settings import Settings
-
-    name = MODELS["qwen2.5-1.5b"].name
-    default = Settings().cache_dir / "models"
-    models = target / "models"
-    models.mkdir(parents=True, exist_ok=True)
-    if (default / f"{name}.gguf").is_file() and (default / f"{name}.verified.json").is_file():
-        (models / f"{name}.gguf").symlink_to(default / f"{name}.gguf")
-        shutil.copy(default / f"{name}.verified.json", models / f"{name}.verified.json")
-    try:
-        model_file("qwen2.5-1.5b", target)  # verifies the link's marker, or joins afresh
-    except ModelUnavailable as exc:
-        pytest.skip(str(exc))
-    return target
-
-
 @pytest.mark.slow
 @pytest.mark.timeout(3600)  # 12 generations of the 1.5B model on 2 cores; far longer when the machine is busy
 def test_four_conversations_on_the_local_llm_are_queued(tmp_path: Path) -> None:
@@ -284,7 +263,7 @@ def test_four_conversations_on_the_local_llm_are_queued(tmp_path: Path) -> None:
     from rag.server import create_app
     from rag.settings import Settings
 
-    settings = Settings(store=tmp_path / "store", cache_dir=local_model_cache(tmp_path / "cache"), embedder="fake",
+    settings = Settings(store=tmp_path / "store", cache_dir=packaged_model_cache(tmp_path / "cache"), embedder="fake",
                         generator="local", max_answer_tokens=64, top_k=3)  # bounded: the point is the queue
     llm = LocalLlamaGenerator(settings)
     timed = TimedLlama(llm._llm)

@@ -1,0 +1,118 @@
+"""The LLM generators for real: the packaged 0.5B model through llama-cpp-python, in
+process (``local``) and behind llama-cpp-python's own OpenAI-compatible server on
+127.0.0.1 (``openai``). What is asserted is what the product guarantees whatever the
+model writes: streaming, citations that resolve to verbatim article spans, the grounding
+check, abstention off-topic, and clear errors. Answer quality is measured by ``rag eval``.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+from conftest import PYTHON, clean_env, free_port
+from model_support import packaged_model_cache
+
+from rag import Pipeline, Settings
+from rag.errors import ModelUnavailable
+
+pytestmark = pytest.mark.slow
+SMALL = "qwen2.5-0.5b"
+QUESTION = "Wie viele Raketen kann das U-Boot tragen?"
+
+
+def assert_grounded(pipeline: Pipeline, answer) -> None:  # noqa: ANN001
+    if answer.abstained:
+        assert not answer.citations
+        return
+    assert answer.citations, answer.answer
+    for c in answer.citations:
+        assert pipeline.article(c.source).text[c.start : c.end] == c.quote
+        assert 1 <= c.n <= len(answer.passages) and f"[{c.n}" in answer.answer
+
+
+@pytest.fixture(scope="module")
+def cache(tmp_path_factory) -> Path:
+    pytest.importorskip("llama_cpp")
+    return packaged_model_cache(tmp_path_factory.mktemp("models"), SMALL)
+
+
+@pytest.fixture(scope="module")
+def store(tmp_path_factory) -> Path:
+    path = tmp_path_factory.mktemp("store")
+    Pipeline(Settings(store=path, embedder="fake", generator="extractive")).index()
+    return path
+
+
+def test_local_model_streams_a_grounded_answer_and_abstains_off_topic(cache, store):
+    pipeline = Pipeline(Settings(store=store, cache_dir=cache, embedder="fake", generator="local", local_model=SMALL,
+                                 max_answer_tokens=80))
+    pieces = [p for p in pipeline.ask_stream(QUESTION) if isinstance(p, str)]
+    answer = pipeline.ask(QUESTION)
+    assert len(pieces) > 1  # streamed token by token, not in one piece
+    assert answer.generator == f"local:{SMALL}"
+    assert_grounded(pipeline, answer)
+    off_topic = pipeline.ask("Wie hoch ist die Inflation in Japan?")
+    assert off_topic.abstained and off_topic.answer == "Dazu enthalten die Artikel keine Angabe."
+
+
+def test_warming_caches_both_languages_fixed_prompt_prefix(cache, store):
+    pipeline = Pipeline(Settings(store=store, cache_dir=cache, embedder="fake", generator="local", local_model=SMALL))
+    pipeline.warm().join()
+    llm = pipeline.answerer.generator._llm  # noqa: SLF001 - the llama_cpp.Llama behind it
+    keys = list(llm.cache.cache_state.keys())
+    assert len(keys) >= 2  # one state per language prefix
+    texts = [llm.detokenize(list(k)).decode("utf-8", "ignore") for k in keys]
+    assert any("Antworte auf Deutsch" in t for t in texts) and any("Answer in English" in t for t in texts)
+
+
+@pytest.fixture(scope="module")
+def llama_server(cache, tmp_path_factory) -> str:
+    """llama-cpp-python's OpenAI-compatible server with the small model on 127.0.0.1."""
+    model = next((cache / "models").glob("*0.5b*.gguf"))
+    port = free_port()
+    log = tmp_path_factory.mktemp("llama-server") / "server.log"  # a file: its loading chatter fills a pipe
+    proc = subprocess.Popen([PYTHON, "-m", "llama_cpp.server", "--model", str(model), "--host", "127.0.0.1",
+                             "--port", str(port), "--n_ctx", "4096", "--model_alias", "small"],
+                            env=clean_env(), stdout=subprocess.DEVNULL, stderr=log.open("wb"))
+    url = f"http://127.0.0.1:{port}/v1"
+    deadline = time.monotonic() + 180
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            pytest.fail(f"llama_cpp.server exited: {log.read_text(errors='replace')[-2000:]}")
+        try:
+            if httpx.get(f"{url}/models", timeout=2).status_code == 200:
+                break
+        except httpx.HTTPError:
+            time.sleep(0.5)
+    else:
+        proc.kill()
+        pytest.fail("llama_cpp.server did not come up in 180 s")
+    yield url
+    proc.terminate()
+    proc.wait(timeout=30)
+
+
+def test_openai_generator_against_a_real_llama_cpp_server(llama_server, store):
+    pipeline = Pipeline(Settings(store=store, embedder="fake", generator="openai", openai_base_url=llama_server,
+                                 openai_model="small", max_answer_tokens=80))
+    pieces = [p for p in pipeline.ask_stream(QUESTION) if isinstance(p, str)]
+    assert len(pieces) > 1  # server-sent events arrive as they are generated
+    answer = pipeline.ask(QUESTION)
+    assert answer.generator == "openai:small"
+    assert_grounded(pipeline, answer)
+    english = pipeline.ask("How many missiles can the submarine carry?")
+    assert english.language == "en"
+    assert_grounded(pipeline, english)
+
+
+@pytest.mark.timeout(60)  # a hang fails the test; refusal is immediate
+def test_openai_generator_with_no_server_fails_clearly(store):
+    port = free_port()  # nothing listens here
+    pipeline = Pipeline(Settings(store=store, embedder="fake", generator="openai",
+                                 openai_base_url=f"http://127.0.0.1:{port}/v1"))
+    with pytest.raises(ModelUnavailable, match="Cannot reach the LLM server"):
+        pipeline.ask(QUESTION)
