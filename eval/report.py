@@ -149,9 +149,15 @@ def _signed(value: float | None) -> str:
 
 
 def load_report(path: str | Path) -> dict:
+    """A report.json, its gzipped form (large committed reports), or a folder holding either."""
     path = Path(path)
     if path.is_dir():
-        path = path / "report.json"
+        plain = path / "report.json"
+        path = plain if plain.is_file() else path / "report.json.gz"
+    if path.suffix == ".gz":
+        import gzip
+
+        return json.loads(gzip.decompress(path.read_bytes()).decode("utf-8"))
     return json.loads(path.read_text(encoding="utf-8"))
 
 

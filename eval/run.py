@@ -92,8 +92,10 @@ def _ask_all(pipeline, items, generator: str, judge: SupportJudge | None, progre
                 articles[source] = None
         return articles[source]
 
-    if items:  # loads the models (LLM, sentence splitter) so the first question's timings are not a cold start
-        pipeline.ask(items[0].question, list(items[0].history), generator=generator)
+    if items:  # loads the models and primes the prompt cache, as `rag chat` / `rag serve` do at start
+        pipeline.retrieve(items[0].question)
+        if generator == pipeline.settings.generator:
+            pipeline.warm().join()
     records = []
     for item in _bar(items, f"answers ({generator})", progress):
         try:

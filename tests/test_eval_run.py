@@ -101,6 +101,13 @@ def test_cli_run_and_compare(tmp_path, settings, capsys):
     assert run(_args("--compare", str(tmp_path / "a"), str(tmp_path / "b" / "report.json")), ctx) == 0
     table = capsys.readouterr().out
     assert "retrieval.hit@1" in table and "B - A" in table
+    # large committed reports are gzipped: a folder holding report.json.gz compares the same
+    import gzip
+
+    (tmp_path / "c").mkdir()
+    (tmp_path / "c" / "report.json.gz").write_bytes(gzip.compress((tmp_path / "b" / "report.json").read_bytes()))
+    assert run(_args("--compare", str(tmp_path / "a"), str(tmp_path / "c")), ctx) == 0
+    assert capsys.readouterr().out == table
 
 
 def test_cli_compare_unreadable_report_is_bad_input(tmp_path, settings):
