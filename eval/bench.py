@@ -197,8 +197,9 @@ def work_ours(job: dict) -> dict:
                        "articles_per_s": round(len(report.added) / report.seconds, 2),
                        "peak_rss_mb": mem.mb}
     # The ceiling: the same embedder on the same chunk texts, same batch size, nothing else.
-    texts = [c.text for c, _ in pipeline.store.get_chunks(sorted(pipeline.store.chunk_ids())).values()]
-    sample = random.Random(1).sample(texts, min(len(texts), job["raw_sample"]))
+    ids = sorted(pipeline.store.chunk_ids())
+    ids = random.Random(1).sample(ids, min(len(ids), job["raw_sample"]))
+    sample = [c.text for c, _ in pipeline.store.get_chunks(ids).values()]
     t = time.perf_counter()
     embed_in_batches(pipeline.embedder, sample, "passage", settings.embed_batch_size)
     raw = len(sample) / (time.perf_counter() - t)
