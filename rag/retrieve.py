@@ -50,7 +50,9 @@ class HybridRetriever:
         hashes = self._current_hashes()
         if self.mode in ("hybrid", "dense"):
             vector = self.embedder.embed([question], "query")[0]
-            dense = [(c, s) for c, h, s in self.store.query(vector, n) if hashes.get(c.source) == h]
+            # Dense alone needs no fusion depth: k plus a margin for chunks of articles being re-indexed.
+            depth = n if self.mode == "hybrid" else k + 5
+            dense = [(c, s) for c, h, s in self.store.query(vector, depth) if hashes.get(c.source) == h]
         if self.mode in ("hybrid", "keyword"):
             hits = self.keyword.search(question, n)
             got = self.store.get_chunks([h.id for h in hits])
