@@ -211,13 +211,6 @@ class Evidence:
         return sum(w for t, w in weights.items() if t in terms) / sum(weights.values())
 
     # ----- prompt material
-    def selected_text(self, passage: int, relevance: np.ndarray, per_passage: int = 3) -> str:
-        """The passage trimmed to its most relevant sentences, in reading order."""
-        idx = [i for i, s in enumerate(self.sentences) if s.passage == passage]
-        if not idx:
-            return self.passages[passage].text
-        return self._join(sorted(sorted(idx, key=lambda i: -relevance[i])[:per_passage]))
-
     def context(self, relevance: np.ndarray, budget: int) -> dict[int, str]:
         """The ``budget`` most relevant sentences over all passages, as {passage: text}.
 
