@@ -158,24 +158,21 @@ class Indexer:
         vectors = embed_in_batches(self.embedder, texts, "passage", self.batch_size)
         report.stages["embed"] += time.perf_counter() - t
         t = time.perf_counter()
-        stored = self.store.chunk_ids_by_source([p.article.source for p in group])
         offset = 0
         for p in group:
             n = len(p.chunks)
-            self._write_article(p, vectors[offset : offset + n], stored.get(p.article.source, set()))
+            self._write_article(p, vectors[offset : offset + n])
             offset += n
             report.chunks += n
             (report.updated if p.is_update else report.added).append(p.article.source)
         report.stages["write"] += time.perf_counter() - t
 
-    def _write_article(self, p: _Prepared, vectors, stored: set[str]) -> None:  # noqa: ANN001
-        """``stored``: the article's chunk ids in Chroma before this write (from an earlier
-        version, or from a run killed before the article record was written)."""
+    def _write_article(self, p: _Prepared, vectors) -> None:  # noqa: ANN001
         source = p.article.source
         new_ids = {c.id for c in p.chunks}
         self.store.add_chunks(p.chunks, vectors, p.article.content_hash)
         self.keyword.add((c.id, c.source, c.text) for c in p.chunks)
-        stale = (stored | self.keyword.ids_for_source(source)) - new_ids
+        stale = (self.store.chunk_ids(source) | self.keyword.ids_for_source(source)) - new_ids
         if stale:
             self.store.delete_chunks(sorted(stale))
             self.keyword.remove(stale)

@@ -136,17 +136,6 @@ class ChromaStore:
         got = self._call(self._chunks.get, where=where, include=[])
         return set(got["ids"])
 
-    def chunk_ids_by_source(self, sources: Sequence[str]) -> dict[str, set[str]]:
-        """The stored chunk ids of each of ``sources``, in one metadata query (a query per
-        source scans the collection each time: quadratic when indexing thousands of articles)."""
-        out: dict[str, set[str]] = {s: set() for s in sources}
-        if not out:
-            return out
-        got = self._call(self._chunks.get, where={"source": {"$in": list(out)}}, include=["metadatas"])
-        for i, meta in zip(got["ids"], got["metadatas"]):
-            out.setdefault(meta["source"], set()).add(i)
-        return out
-
     def delete_chunks(self, ids: Sequence[str]) -> None:
         ids = list(ids)
         for i in range(0, len(ids), self._max_batch):

@@ -141,13 +141,3 @@ def test_keyword_index_is_reconciled_with_chroma(settings) -> None:  # noqa: ANN
     fresh.retrieve("Kim", k=1)  # the first use reconciles
     assert fresh.keyword.ids() == all_ids
     assert_consistent(fresh)
-
-
-def test_chunk_ids_by_source_matches_one_query_per_source(settings) -> None:  # noqa: ANN001
-    pipeline = Pipeline(settings)
-    pipeline.index()
-    sources = [s.source for s in pipeline.sources()]
-    got = pipeline.store.chunk_ids_by_source([*sources, "not-indexed.txt"])
-    assert got == {**{s: pipeline.store.chunk_ids(s) for s in sources}, "not-indexed.txt": set()}
-    assert all(got[s] for s in sources)
-    assert pipeline.store.chunk_ids_by_source([]) == {}
