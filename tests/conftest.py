@@ -215,11 +215,27 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+def wait_until_up(proc: subprocess.Popen, url: str, log: Path, what: str, timeout: float) -> None:
+    """Poll ``url`` until it answers 200; fail with the log's tail when ``proc`` exits or time runs out."""
+    import httpx
+
+    deadline = time.monotonic() + timeout
+    while True:
+        if proc.poll() is not None:
+            pytest.fail(f"{what} exited with {proc.returncode}: {log.read_text(errors='replace')[-2000:]}")
+        try:
+            if httpx.get(url, timeout=2).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        if time.monotonic() > deadline:
+            pytest.fail(f"{what} did not answer {url} within {timeout:g} s")
+        time.sleep(0.2)
+
+
 @pytest.fixture
 def chroma_server(tmp_path: Path) -> Iterator[str]:
     """``chroma run`` on a free port with its own data folder; yields its URL."""
-    import httpx
-
     chroma = VENV_BIN / "chroma"
     if not chroma.exists():
         pytest.skip(f"{chroma} not found (chromadb's server CLI)")
@@ -229,18 +245,7 @@ def chroma_server(tmp_path: Path) -> Iterator[str]:
                              "--port", str(port)], stdout=log, stderr=subprocess.STDOUT, env=clean_env())
     url = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 60
-        while True:
-            if proc.poll() is not None:
-                pytest.fail(f"chroma run exited with {proc.returncode}: {(tmp_path / 'chroma-server.log').read_text()}")
-            try:
-                if httpx.get(f"{url}/api/v2/heartbeat", timeout=1).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            if time.monotonic() > deadline:
-                pytest.fail("chroma run did not answer its heartbeat within 60 s")
-            time.sleep(0.2)
+        wait_until_up(proc, f"{url}/api/v2/heartbeat", tmp_path / "chroma-server.log", "chroma run", 60)
         yield url
     finally:
         proc.terminate()

@@ -57,3 +57,19 @@ class LiveServer:
     def __exit__(self, *exc: object) -> None:
         self._server.should_exit = True
         self._thread.join(timeout=15)
+
+
+def sse_events(response) -> list[tuple[str, str]]:  # noqa: ANN001 - httpx.Response
+    """(event, data) pairs of a text/event-stream response, data lines joined."""
+    events, event, data = [], "message", []
+    for line in response.iter_lines():
+        if line.startswith("event:"):
+            event = line[6:].strip()
+        elif line.startswith("data:"):
+            data.append(line[5:].strip())
+        elif not line and data:
+            events.append((event, "\n".join(data)))
+            event, data = "message", []
+    if data:
+        events.append((event, "\n".join(data)))
+    return events

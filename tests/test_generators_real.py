@@ -8,12 +8,10 @@ check, abstention off-topic, and clear errors. Answer quality is measured by ``r
 from __future__ import annotations
 
 import subprocess
-import time
 from pathlib import Path
 
-import httpx
 import pytest
-from conftest import PYTHON, clean_env, free_port
+from conftest import PYTHON, clean_env, free_port, wait_until_up
 from model_support import packaged_model_cache
 
 from rag import Pipeline, Settings
@@ -79,18 +77,7 @@ def llama_server(cache, tmp_path_factory) -> str:
                              "--port", str(port), "--n_ctx", "4096", "--model_alias", "small"],
                             env=clean_env(), stdout=subprocess.DEVNULL, stderr=log.open("wb"))
     url = f"http://127.0.0.1:{port}/v1"
-    deadline = time.monotonic() + 180
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            pytest.fail(f"llama_cpp.server exited: {log.read_text(errors='replace')[-2000:]}")
-        try:
-            if httpx.get(f"{url}/models", timeout=2).status_code == 200:
-                break
-        except httpx.HTTPError:
-            time.sleep(0.5)
-    else:
-        proc.kill()
-        pytest.fail("llama_cpp.server did not come up in 180 s")
+    wait_until_up(proc, f"{url}/models", log, "llama_cpp.server", 180)
     yield url
     proc.terminate()
     proc.wait(timeout=30)

@@ -20,9 +20,8 @@ import types
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
-import httpx
 import pytest
-from conftest import PYTHON, VENV_BIN, clean_env, free_port, run_rag, write_articles
+from conftest import PYTHON, VENV_BIN, clean_env, free_port, run_rag, wait_until_up, write_articles
 from robust_support import assert_consistent, assert_usable_after_interruption
 from test_interrupted import N_ARTICLES, SIZES, keyword_rows, snapshot
 
@@ -51,18 +50,7 @@ class ChromaServer:
             self._proc = subprocess.Popen([str(chroma), "run", "--path", str(self.path), "--host", "127.0.0.1",
                                            "--port", str(self.port)], stdout=log, stderr=subprocess.STDOUT,
                                           env=clean_env())
-        deadline = time.monotonic() + timeout
-        while True:
-            if self._proc.poll() is not None:
-                pytest.fail(f"chroma run exited with {self._proc.returncode}: {self._log.read_text()[-2000:]}")
-            try:
-                if httpx.get(f"{self.url}/api/v2/heartbeat", timeout=1).status_code == 200:
-                    return
-            except httpx.HTTPError:
-                pass
-            if time.monotonic() > deadline:
-                pytest.fail(f"chroma run did not answer its heartbeat within {timeout} s")
-            time.sleep(0.2)
+        wait_until_up(self._proc, f"{self.url}/api/v2/heartbeat", self._log, "chroma run", timeout)
 
     def stop(self) -> None:
         if self._proc is not None and self._proc.poll() is None:

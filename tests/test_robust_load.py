@@ -28,6 +28,7 @@ import httpx
 import pytest
 from conftest import PYTHON, clean_env, free_port
 from model_support import packaged_model_cache
+from server_support import sse_events
 
 CONVERSATIONS = [
     ["Wann treffen sich Kim und Putin?", "Wo findet das Treffen statt?", "Womit reist Kim an?",
@@ -81,18 +82,6 @@ class ServeProcess:
 
 
 # ----- one request in each mode, checked for completeness
-def sse_events(response: httpx.Response) -> Iterator[tuple[str, str]]:
-    event, data = "message", []
-    for line in response.iter_lines():
-        if line.startswith("event:"):
-            event = line[6:].strip()
-        elif line.startswith("data:"):
-            data.append(line[5:].strip())
-        elif not line and data:
-            yield event, "\n".join(data)
-            event, data = "message", []
-    if data:
-        yield event, "\n".join(data)
 
 
 def check_answer(body: dict[str, Any], question: str) -> None:

@@ -21,6 +21,7 @@ from rag import Pipeline
 from rag.server import create_app
 from tests.fakes import ScriptedGenerator
 from tests.server_support import QUESTION, SUBMARINE, SUBMARINE_Q, LiveServer, make_pipeline
+from tests.server_support import sse_events as raw_sse_events
 
 ELEPHANT = ("Neuer Elefant im Leipziger Zoo\n\nDer Zoo Leipzig hat einen jungen Elefanten bekommen. Der Elefant heißt "
             "Bruno und wiegt schon zwei Tonnen. Die Pfleger füttern Bruno mit Heu, Äpfeln und Karotten.\n")
@@ -54,17 +55,8 @@ def fresh(tmp_path: Path) -> Iterator[tuple[httpx.Client, Pipeline]]:
 
 
 def sse_events(response: httpx.Response) -> list[tuple[str, Any]]:
-    """(event, parsed data) pairs of a text/event-stream response."""
-    events, event, data = [], "message", []
-    for line in response.iter_lines():
-        if line.startswith("event:"):
-            event = line[6:].strip()
-        elif line.startswith("data:"):
-            data.append(line[5:].strip())
-        elif not line and data:
-            events.append((event, json.loads("\n".join(data))))
-            event, data = "message", []
-    return events
+    """(event, parsed JSON data) pairs of a text/event-stream response."""
+    return [(event, json.loads(data)) for event, data in raw_sse_events(response)]
 
 
 def assert_error(response: httpx.Response, status: int, *needles: str) -> None:
