@@ -17,7 +17,8 @@ import re
 import sqlite3
 import threading
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -147,8 +148,9 @@ class KeywordIndex:
                 terms = analyze(text)
                 fresh.append((doc_id, source, " ".join(terms)))
                 self._add_memory(doc_id, terms)
-            if fresh:
-                self._db.executemany("INSERT OR REPLACE INTO docs (id, source, terms) VALUES (?, ?, ?)", fresh)
+            if fresh:  # one transaction: in autocommit mode each row would be its own commit
+                with self._transaction():
+                    self._db.executemany("INSERT OR REPLACE INTO docs (id, source, terms) VALUES (?, ?, ?)", fresh)
 
     def remove(self, ids: Iterable[str]) -> None:
         with self._lock:
@@ -157,17 +159,37 @@ class KeywordIndex:
                 (terms,) = self._db.execute("SELECT terms FROM docs WHERE id = ?", (doc_id,)).fetchone()
                 self._remove_memory(doc_id, terms.split(" ") if terms else [])
             if ids:
-                self._db.executemany("DELETE FROM docs WHERE id = ?", [(i,) for i in ids])
+                with self._transaction():
+                    self._db.executemany("DELETE FROM docs WHERE id = ?", [(i,) for i in ids])
             if self._dead > 1000 and self._dead > len(self._ids) / 3:
                 self._load()  # compaction: rebuild memory from the live rows
+
+    @contextmanager
+    def _transaction(self) -> Iterator[None]:
+        self._db.execute("BEGIN")
+        try:
+            yield
+        except BaseException:
+            self._db.execute("ROLLBACK")
+            raise
+        self._db.execute("COMMIT")
 
     def ids(self) -> set[str]:
         with self._lock:
             return set(self._row)
 
     def ids_for_source(self, source: str) -> set[str]:
+        return self.ids_for_sources([source])
+
+    def ids_for_sources(self, sources: Iterable[str]) -> set[str]:
+        sources = sorted(set(sources))
+        out: set[str] = set()
         with self._lock:
-            return {r[0] for r in self._db.execute("SELECT id FROM docs WHERE source = ?", (source,))}
+            for i in range(0, len(sources), 500):
+                part = sources[i : i + 500]
+                marks = ",".join("?" * len(part))
+                out.update(r[0] for r in self._db.execute(f"SELECT id FROM docs WHERE source IN ({marks})", part))
+        return out
 
     def __len__(self) -> int:
         return len(self._row)

@@ -13,10 +13,14 @@ chunks written by a run that died before updating it are added, and orphans remo
 from __future__ import annotations
 
 import hashlib
+import queue
+import threading
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
+
+import numpy as np
 
 from index.chunk import Chunker
 from index.clean import clean_article
@@ -59,6 +63,48 @@ class _Prepared:
     article: Article
     chunks: list[Chunk]
     is_update: bool
+
+
+class _Writer:
+    """Writes embedded groups on one background thread, in order, while the next group embeds.
+
+    Chroma's inserts and SQLite commits run mostly outside the GIL, as does the embedders'
+    numeric work, so the two overlap on two cores. At most one group waits (bounded
+    memory). A write error stops the run: it is raised at the next ``put`` or at exit.
+    """
+
+    def __init__(self, write: Callable[[list[_Prepared], np.ndarray, IndexReport], None], report: IndexReport) -> None:
+        self._write = write
+        self._report = report
+        self._queue: queue.Queue = queue.Queue(maxsize=1)
+        self._error: BaseException | None = None
+        self._thread = threading.Thread(target=self._run, name="index-writer", daemon=True)
+
+    def __enter__(self) -> _Writer:
+        self._thread.start()
+        return self
+
+    def _run(self) -> None:
+        while (item := self._queue.get()) is not None:
+            if self._error is None:  # after a failure, drain without writing
+                try:
+                    self._write(*item, self._report)
+                except BaseException as exc:  # noqa: BLE001 - handed to the indexing thread
+                    self._error = exc
+
+    def put(self, group: list[_Prepared], vectors: np.ndarray) -> None:
+        self._raise()
+        self._queue.put((group, vectors))
+
+    def _raise(self) -> None:
+        if self._error is not None:
+            raise self._error
+
+    def __exit__(self, exc_type, *exc: object) -> None:  # noqa: ANN001
+        self._queue.put(None)
+        self._thread.join()
+        if exc_type is None:
+            self._raise()
 
 
 class Indexer:
@@ -117,21 +163,22 @@ class Indexer:
                       report: IndexReport, progress: Progress | None) -> None:
         group: list[_Prepared] = []
         pending = 0
-        for done, item in enumerate(loaded, start=1):
-            if isinstance(item, LoadFailure):
-                report.failed.append(item)
-            else:
-                prepared = self._prepare(item, known, report)
-                if prepared is not None:
-                    group.append(prepared)
-                    pending += len(prepared.chunks)
-            if pending >= GROUP_CHUNKS:
-                self._write_group(group, report)
-                group, pending = [], 0
-            if progress:
-                progress(done, total, getattr(item, "source", ""))
-        if group:
-            self._write_group(group, report)
+        with _Writer(self._write_group, report) as writer:
+            for done, item in enumerate(loaded, start=1):
+                if isinstance(item, LoadFailure):
+                    report.failed.append(item)
+                else:
+                    prepared = self._prepare(item, known, report)
+                    if prepared is not None:
+                        group.append(prepared)
+                        pending += len(prepared.chunks)
+                if pending >= GROUP_CHUNKS:
+                    writer.put(group, self._embed_group(group, report))
+                    group, pending = [], 0
+                if progress:
+                    progress(done, total, getattr(item, "source", ""))
+            if group:
+                writer.put(group, self._embed_group(group, report))
 
     def _prepare(self, loaded: LoadedText, known: dict, report: IndexReport) -> _Prepared | None:
         t = time.perf_counter()
@@ -152,31 +199,39 @@ class Indexer:
         report.stages["chunk"] += time.perf_counter() - t
         return _Prepared(article, chunks, is_update=previous is not None)
 
-    def _write_group(self, group: list[_Prepared], report: IndexReport) -> None:
-        texts = [c.text for p in group for c in p.chunks]
+    def _embed_group(self, group: list[_Prepared], report: IndexReport) -> np.ndarray:
+        """Embed a group's chunks together (batching across articles is what makes embedding fast)."""
         t = time.perf_counter()
-        vectors = embed_in_batches(self.embedder, texts, "passage", self.batch_size)
+        vectors = embed_in_batches(self.embedder, [c.text for p in group for c in p.chunks], "passage",
+                                   self.batch_size)
         report.stages["embed"] += time.perf_counter() - t
-        t = time.perf_counter()
-        offset = 0
-        for p in group:
-            n = len(p.chunks)
-            self._write_article(p, vectors[offset : offset + n])
-            offset += n
-            report.chunks += n
-            (report.updated if p.is_update else report.added).append(p.article.source)
-        report.stages["write"] += time.perf_counter() - t
+        return vectors
 
-    def _write_article(self, p: _Prepared, vectors) -> None:  # noqa: ANN001
-        source = p.article.source
-        new_ids = {c.id for c in p.chunks}
-        self.store.add_chunks(p.chunks, vectors, p.article.content_hash)
-        self.keyword.add((c.id, c.source, c.text) for c in p.chunks)
-        stale = (self.store.chunk_ids(source) | self.keyword.ids_for_source(source)) - new_ids
+    def _write_group(self, group: list[_Prepared], vectors: np.ndarray, report: IndexReport) -> None:
+        """Write an embedded group in a few store calls (runs on the writer thread).
+
+        Order per group: all chunks (Chroma, then keyword index), then the group's stale
+        chunks deleted, then all article records last. Chroma's cost is per call (~45 ms
+        locally, more over HTTP), so one call per group instead of several per article is
+        what makes writing fast; a run killed in between leaves records that still match
+        the chunks they point to, as before.
+        """
+        t = time.perf_counter()
+        chunks = [c for p in group for c in p.chunks]
+        hashes = [p.article.content_hash for p in group for _ in p.chunks]
+        self.store.add_chunks(chunks, vectors, hashes)
+        self.keyword.add((c.id, c.source, c.text) for c in chunks)
+        sources = [p.article.source for p in group]
+        new_ids = {c.id for c in chunks}
+        stale = (self.store.chunk_ids_for(sources) | self.keyword.ids_for_sources(sources)) - new_ids
         if stale:
             self.store.delete_chunks(sorted(stale))
             self.keyword.remove(stale)
-        self.store.put_article(p.article, len(p.chunks))  # last: marks the article complete
+        self.store.put_articles([(p.article, len(p.chunks)) for p in group])  # last: marks them complete
+        for p in group:
+            report.chunks += len(p.chunks)
+            (report.updated if p.is_update else report.added).append(p.article.source)
+        report.stages["write"] += time.perf_counter() - t
 
     # ----- removal
     def remove(self, source: str) -> None:

