@@ -21,8 +21,9 @@ chunk texts and batch size (the ceiling: pure model calls, no I/O); retrieval la
 (dense, BM25, hybrid; warm; one query at a time and 8 at once) with XQuAD's German
 questions. The llama-index side: ``SimpleDirectoryReader`` -> ``VectorStoreIndex.from_documents``
 over a ``ChromaVectorStore`` with the same embedder (default splitter), then
-``index.as_retriever()`` / ``index.as_query_engine(llm=..., streaming=True)`` with the
-same local model. Answer latency (time to first token and total) is measured over the
+``index.as_retriever(similarity_top_k=K)`` (K = our top-k, so both return the same number
+of passages; llama-index's default is 2) / ``index.as_query_engine(llm=..., streaming=True)``
+with the same local model. Answer latency (time to first token and total) is measured over the
 sample articles for every generator and local model size, and for the llama-index query
 engine with the same models.
 """
@@ -245,7 +246,7 @@ def work_llamaindex(job: dict) -> dict:
                        "stages_s": {"load": round(t1 - t0, 2), "chunk+embed+write": round(t2 - t1, 2)},
                        "chunks_per_s": round(chunks / (t2 - t0), 2),
                        "articles_per_s": round(len(documents) / (t2 - t0), 2), "peak_rss_mb": mem.mb}
-    retriever = index.as_retriever()
+    retriever = index.as_retriever(similarity_top_k=job["top_k"])  # the same passage count as ours
     queries = job["queries"]
     with PeakRSS() as mem:
         for q in queries[:5]:
@@ -425,7 +426,8 @@ def bench(sizes: tuple[int, ...], embedder: str, generators: tuple[str, ...], ba
             corpus = root / f"corpus-{size}"
             built = build_corpus(size, corpus, cpc)
             log(f"[bench] {size} chunks: {built['articles']} articles written; indexing (ours) …")
-            job = {"corpus": str(corpus), "embedder": embedder, "queries": questions, "raw_sample": raw_sample}
+            job = {"corpus": str(corpus), "embedder": embedder, "queries": questions, "raw_sample": raw_sample,
+                   "top_k": settings.top_k}
             entry = {"corpus": built, "ours": run_worker("ours", {**job, "store": str(root / f"ours-{size}")})}
             if baseline:
                 log(f"[bench] {size} chunks: llama-index baseline …")
