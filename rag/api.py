@@ -32,6 +32,42 @@ def sample_articles_dir() -> Path:
     return Path(str(resources.files("rag") / "data" / "sample_articles"))
 
 
+class RecordHashes:
+    """Which article text each source's record holds now (its content hash), for retrieval's
+    consistency check, fetched only for the sources a query returned and kept ``ttl`` seconds.
+
+    Reading every record instead cost ~0.1 ms per article per refresh (1.7 s at 18k
+    articles), in the query path. This process's own writes clear the cache at once;
+    another process's writes show within ``ttl``.
+    """
+
+    def __init__(self, store, ttl: float) -> None:  # noqa: ANN001 - index.ChromaStore
+        self._store = store
+        self._ttl = ttl
+        self._known: dict[str, tuple[str | None, float]] = {}  # source -> (hash or None, fetched at)
+        self._count: tuple[int, float] = (0, -ttl)
+
+    def get(self, sources: set[str]) -> dict[str, str]:
+        now = time.monotonic()
+        known = self._known
+        stale = [s for s in sources if (e := known.get(s)) is None or now - e[1] > self._ttl]
+        if stale:
+            fetched = self._store.article_hashes(stale)
+            for s in stale:
+                known[s] = (fetched.get(s), now)
+        return {s: h for s in sources if (h := known[s][0]) is not None}
+
+    def empty(self) -> bool:
+        now = time.monotonic()
+        if self._count[0] == 0 or now - self._count[1] > self._ttl:
+            self._count = (self._store.article_count(), now)
+        return self._count[0] == 0
+
+    def clear(self) -> None:
+        self._known = {}
+        self._count = (0, -self._ttl)
+
+
 class Pipeline:
     def __init__(self, settings: Settings, *, embedder=None, generator=None) -> None:  # noqa: ANN001
         from index import ChromaStore, KeywordIndex, open_client
@@ -47,8 +83,7 @@ class Pipeline:
         self._embedder = embedder
         self._generator = generator
         self._lock = threading.RLock()
-        self._hashes: dict[str, str] | None = None
-        self._hashes_at = 0.0
+        self._hashes = RecordHashes(self.store, HASH_REFRESH_SECONDS)
         self._indexer = None
         self._retriever = None
         self._answerer = None
@@ -103,15 +138,11 @@ class Pipeline:
                     current_hashes=self._current_hashes)
             return self._retriever
 
-    def _current_hashes(self) -> dict[str, str]:
-        now = time.monotonic()
-        if self._hashes is None or now - self._hashes_at > HASH_REFRESH_SECONDS:
-            self._hashes = {s: a.content_hash for s, a in self.store.articles().items()}
-            self._hashes_at = now
-        return self._hashes
+    def _current_hashes(self, sources: set[str]) -> dict[str, str]:
+        return self._hashes.get(sources)
 
     def _changed(self) -> None:
-        self._hashes = None
+        self._hashes.clear()
 
     # ----- articles
     def index(self, paths: Sequence[str | Path] | None = None, *, prune: bool = False, progress=None):  # noqa: ANN001, ANN201
@@ -167,7 +198,7 @@ class Pipeline:
 
     def retrieve_timed(self, question: str, k: int | None = None) -> tuple[list[Passage], float]:
         question = check_question(question)
-        if not self._current_hashes():
+        if self._hashes.empty():
             raise EmptyStore()
         result = self.retriever.retrieve(question, k or self.settings.top_k)
         return result.passages, result.seconds

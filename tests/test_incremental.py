@@ -183,3 +183,27 @@ def test_a_write_failure_stops_the_run_and_the_next_run_completes(settings, tmp_
     report = pipeline.index([folder])
     assert len(report.added) == 40 - len(complete) and len(report.unchanged) == len(complete)
     assert_consistent(pipeline)
+
+
+def test_record_hashes_are_fetched_per_source_and_expire(settings, sample_copy: Path) -> None:  # noqa: ANN001
+    """Retrieval's consistency check reads only the sources a query returned, and sees another
+    process's update once its entry is older than the ttl (or at once after a local write)."""
+    from rag.api import RecordHashes
+
+    pipeline = Pipeline(settings)
+    cached, fresh = RecordHashes(pipeline.store, ttl=3600), RecordHashes(pipeline.store, ttl=0)
+    assert cached.empty() and fresh.empty()
+    pipeline.index([sample_copy])
+    assert not cached.empty()  # an empty answer is never cached
+    before = pipeline.store.articles()[CHANGED].content_hash
+    assert cached.get({CHANGED, "no-such-article.txt"}) == {CHANGED: before}
+
+    path = sample_copy / CHANGED
+    path.write_text(path.read_text(encoding="utf-8").replace(OLD_SENTENCE, NEW_SENTENCE), encoding="utf-8")
+    Pipeline(settings).index([sample_copy])  # another writer on the same store
+    after = pipeline.store.articles()[CHANGED].content_hash
+    assert after != before
+    assert cached.get({CHANGED}) == {CHANGED: before}  # within its ttl
+    assert fresh.get({CHANGED}) == {CHANGED: after}
+    cached.clear()  # what the pipeline does after its own writes
+    assert cached.get({CHANGED}) == {CHANGED: after}
