@@ -114,6 +114,7 @@ class KeywordIndex:
         self._total_len = 0
         self._arrays: dict[str, tuple[np.ndarray, np.ndarray]] = {}
         self._dead = 0
+        self._rows_cache: tuple[np.ndarray, np.ndarray | None] | None = None
         for doc_id, terms in self._db.execute("SELECT id, terms FROM docs ORDER BY rowid"):
             self._add_memory(doc_id, terms.split(" ") if terms else [])
 
@@ -132,6 +133,7 @@ class KeywordIndex:
     def _remove_memory(self, doc_id: str, terms: list[str]) -> None:
         row = self._row.pop(doc_id)
         self._alive[row] = False
+        self._rows_cache = None
         self._total_len -= self._lengths[row]
         self._dead += 1
         for term in set(terms):
@@ -225,7 +227,7 @@ class KeywordIndex:
             n = len(self._ids)
             if not self._row or k <= 0:
                 return []
-            lengths = np.asarray(self._lengths, dtype=np.float32)
+            lengths, dead = self._row_arrays()
             avg = max(self._total_len / max(len(self._row), 1), 1.0)
             scores = np.zeros(n, dtype=np.float32)
             for term, qtf in Counter(analyze(query)).items():
@@ -234,10 +236,21 @@ class KeywordIndex:
                 rows, tfs = self._array(term)
                 denom = tfs + self.K1 * (1 - self.B + self.B * lengths[rows] / avg)
                 scores[rows] += qtf * self.idf(term) * tfs * (self.K1 + 1) / denom
-            if self._dead:
-                scores[~np.asarray(self._alive)] = 0
-            top = np.argsort(-scores)[: min(k, n)]
+            if dead is not None:
+                scores[dead] = 0
+            if k < n:  # the k best without sorting every row (most score 0)
+                top = np.argpartition(-scores, k - 1)[:k]
+                top = top[np.argsort(-scores[top], kind="stable")]
+            else:
+                top = np.argsort(-scores, kind="stable")
             return [KeywordHit(self._ids[i], float(scores[i])) for i in top if scores[i] > 0]
+
+    def _row_arrays(self) -> tuple[np.ndarray, np.ndarray | None]:
+        """Per-row lengths and the removed rows' mask as arrays, rebuilt only after a change."""
+        if self._rows_cache is None or len(self._rows_cache[0]) != len(self._lengths):
+            dead = ~np.asarray(self._alive) if self._dead else None
+            self._rows_cache = (np.asarray(self._lengths, dtype=np.float32), dead)
+        return self._rows_cache
 
     def _array(self, term: str) -> tuple[np.ndarray, np.ndarray]:
         cached = self._arrays.get(term)
