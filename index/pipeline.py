@@ -68,9 +68,8 @@ class _Prepared:
 class _Writer:
     """Writes embedded groups on one background thread, in order, while the next group embeds.
 
-    Chroma's inserts and SQLite commits run mostly outside the GIL, as does the embedders'
-    numeric work, so the two overlap on two cores. At most one group waits (bounded
-    memory). A write error stops the run: it is raised at the next ``put`` or at exit.
+    At most one group waits (bounded memory). A write error stops the run: it is raised
+    at the next ``put`` or at exit.
     """
 
     def __init__(self, write: Callable[[list[_Prepared], np.ndarray, IndexReport], None], report: IndexReport) -> None:
@@ -163,7 +162,17 @@ class Indexer:
                       report: IndexReport, progress: Progress | None) -> None:
         group: list[_Prepared] = []
         pending = 0
+        embedded: tuple[list[_Prepared], np.ndarray] | None = None  # the group whose write is due
         with _Writer(self._write_group, report) as writer:
+
+            def embed(group: list[_Prepared]) -> None:
+                # The previous group is written *while* this one embeds: Chroma's writes hold the GIL,
+                # the embedders' numeric work mostly does not, so this is where the two overlap.
+                nonlocal embedded
+                if embedded is not None:
+                    writer.put(*embedded)
+                embedded = (group, self._embed_group(group, report))
+
             for done, item in enumerate(loaded, start=1):
                 if isinstance(item, LoadFailure):
                     report.failed.append(item)
@@ -173,12 +182,14 @@ class Indexer:
                         group.append(prepared)
                         pending += len(prepared.chunks)
                 if pending >= GROUP_CHUNKS:
-                    writer.put(group, self._embed_group(group, report))
+                    embed(group)
                     group, pending = [], 0
                 if progress:
                     progress(done, total, getattr(item, "source", ""))
             if group:
-                writer.put(group, self._embed_group(group, report))
+                embed(group)
+            if embedded is not None:
+                writer.put(*embedded)
 
     def _prepare(self, loaded: LoadedText, known: dict, report: IndexReport) -> _Prepared | None:
         t = time.perf_counter()
