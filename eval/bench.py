@@ -478,6 +478,16 @@ def markdown(result: dict) -> str:
                 f"| {o['raw_embedder']['chunks_per_s']} | {o['raw_embedder']['pipeline_chunks_per_s_of_raw']:.0%} "
                 f"| {ix['peak_rss_mb']} | {lix.get('chunks_per_s', '–')} ({lix.get('chunks', '–')} chunks) "
                 f"| {_ratio(ix['articles_per_s'], lix.get('articles_per_s'))} |")
+        lines += ["", "Stages in seconds. The write stage runs on a background thread while the next group "
+                  "embeds, so the stages add up to more than the total.",
+                  "", "## Peak memory (RSS, MB)", "",
+                  "| chunks | indexing: ours | llama-index | serving retrieval: ours (3 modes) | llama-index (dense) |",
+                  "|---|---|---|---|---|"]
+        for size, e in result["sizes"].items():
+            o, li = e["ours"], e.get("llamaindex") or {}
+            lines.append(f"| {o['indexing']['chunks']:,} | {o['indexing']['peak_rss_mb']} "
+                         f"| {li.get('indexing', {}).get('peak_rss_mb', '–')} | {o['retrieval']['peak_rss_mb']} "
+                         f"| {li.get('retrieval', {}).get('peak_rss_mb', '–')} |")
         lines += ["", "## Retrieval latency (warm, ms)", "",
                   "| chunks | mode | p50 | p95 | 8 concurrent p50 | p95 | queries/s (8 concurrent) "
                   "| llama-index dense p50 (ours / llama-index) |", "|" + "---|" * 8]
