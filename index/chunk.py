@@ -78,7 +78,8 @@ class Chunker:
             chunking_tokenizer_fn=split_sentences,
         )
 
-    def chunk(self, text: str, source: str, title: str) -> list[Chunk]:
+    def chunk(self, text: str, source: str, title: str, version: str = "") -> list[Chunk]:
+        """``version`` (the article's content hash) goes into every chunk id, see :func:`chunk_id`."""
         chunks: list[Chunk] = []
         cursor = 0
         for piece in self._splitter.split_text(text):
@@ -89,7 +90,7 @@ class Chunker:
             body = text[start:end]
             chunks.append(
                 Chunk(
-                    id=chunk_id(source, start, body),
+                    id=chunk_id(source, start, body, version),
                     source=source,
                     title=title,
                     text=body,
@@ -117,6 +118,11 @@ def locate(text: str, piece: str, cursor: int) -> tuple[int, int] | None:
     return (match.start(), match.end()) if match else None
 
 
-def chunk_id(source: str, start: int, text: str) -> str:
-    """Content hash: the same chunk of the same article always gets the same id."""
-    return hashlib.sha256(f"{source}\x00{start}\x00{text}".encode()).hexdigest()[:32]
+def chunk_id(source: str, start: int, text: str, version: str = "") -> str:
+    """Content hash: the same chunk of the same article version always gets the same id.
+
+    The version (the article's content hash) is part of it so that a chunk both versions
+    share is written anew instead of overwritten in place: while an article is replaced,
+    its old chunks stay exactly as its old record describes until they are deleted.
+    """
+    return hashlib.sha256(f"{source}\x00{version}\x00{start}\x00{text}".encode()).hexdigest()[:32]

@@ -206,7 +206,7 @@ class Indexer:
         article = Article(source=loaded.source, title=cleaned.title, text=cleaned.text, content_hash=digest,
                           root=loaded.root)
         t = time.perf_counter()
-        chunks = self.chunker.chunk(article.text, article.source, article.title)
+        chunks = self.chunker.chunk(article.text, article.source, article.title, digest)
         report.stages["chunk"] += time.perf_counter() - t
         return _Prepared(article, chunks, is_update=previous is not None)
 

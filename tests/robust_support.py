@@ -40,7 +40,7 @@ def assert_consistent(pipeline: Pipeline) -> dict[str, int]:
         start, end = int(meta["start"]), int(meta["end"])
         assert 0 <= start < end <= len(article.text)
         assert text == article.text[start:end], f"chunk {cid} is not article.text[{start}:{end}]"
-        assert cid == chunk_id(source, start, text)
+        assert cid == chunk_id(source, start, text, meta["content_hash"])
         per_article[source] += 1
     for source, info in infos.items():
         assert per_article[source] == info.chunks, f"{source!r}: record says {info.chunks}, store has {per_article[source]}"

@@ -82,6 +82,10 @@ def test_chunk_ids_are_content_hashes() -> None:
     assert len({c.id for c in first}) == len(first)
     assert first[0].id == chunk_id("a.txt", first[0].start, first[0].text)
     assert first[0].id != chunk_id("b.txt", first[0].start, first[0].text)  # same text, other article
+    # Another version of the article: even a chunk both versions share gets a new id, so
+    # replacing the article never rewrites a chunk its old record still counts.
+    v2 = Chunker(words, 64, 8).chunk(text, "a.txt", "T", version="hash-2")
+    assert v2[0].text == first[0].text and v2[0].id != first[0].id == chunk_id("a.txt", 0, first[0].text, "")
 
 
 GERMAN = ("Dr. Müller kam am 12. September nach Berlin. Er traf dort den Minister im Rathaus. "

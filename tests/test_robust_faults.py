@@ -52,6 +52,10 @@ class ChromaServer:
                                           env=clean_env())
         wait_until_up(self._proc, f"{self.url}/api/v2/heartbeat", self._log, "chroma run", timeout)
 
+    @property
+    def running(self) -> bool:
+        return self._proc is not None and self._proc.poll() is None
+
     def stop(self) -> None:
         if self._proc is not None and self._proc.poll() is None:
             self._proc.terminate()
@@ -146,14 +150,20 @@ def test_chroma_server_stopped_mid_session_says_so_and_recovers(tmp_path: Path, 
 
 
 @pytest.mark.slow
-def test_chroma_server_stopped_during_indexing_then_rerun_completes(tmp_path: Path, chroma: ChromaServer) -> None:
+def test_chroma_server_stopped_during_indexing_then_rerun_completes(tmp_path: Path, chroma: ChromaServer,
+                                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    from index import pipeline as index_pipeline
+
+    monkeypatch.setattr(index_pipeline, "GROUP_CHUNKS", 64)  # many groups: the outage lands between them
     folder = tmp_path / "articles"
     write_articles(folder, 80)
     options = {"embedder": "fake", "chunk_size": 64, "chunk_overlap": 16}
     pipeline = Pipeline(Settings(chroma_url=chroma.url, cache_dir=tmp_path / "cache", **options))
 
     def stop_midway(done: int, total: int, source: str) -> None:
-        if done == 50:  # after the first embedding group was written, before the second
+        # Once the first embedding group's records are written (on the writer thread) and
+        # while later groups are still to come.
+        if chroma.running and done < 70 and pipeline.store.article_count() > 0:
             chroma.stop()
 
     with pytest.raises(StoreUnavailable):
