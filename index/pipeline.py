@@ -13,8 +13,6 @@ chunks written by a run that died before updating it are added, and orphans remo
 from __future__ import annotations
 
 import hashlib
-import queue
-import threading
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -63,47 +61,6 @@ class _Prepared:
     article: Article
     chunks: list[Chunk]
     is_update: bool
-
-
-class _Writer:
-    """Writes embedded groups on one background thread, in order, while the next group embeds.
-
-    At most one group waits (bounded memory). A write error stops the run: it is raised
-    at the next ``put`` or at exit.
-    """
-
-    def __init__(self, write: Callable[[list[_Prepared], np.ndarray, IndexReport], None], report: IndexReport) -> None:
-        self._write = write
-        self._report = report
-        self._queue: queue.Queue = queue.Queue(maxsize=1)
-        self._error: BaseException | None = None
-        self._thread = threading.Thread(target=self._run, name="index-writer", daemon=True)
-
-    def __enter__(self) -> _Writer:
-        self._thread.start()
-        return self
-
-    def _run(self) -> None:
-        while (item := self._queue.get()) is not None:
-            if self._error is None:  # after a failure, drain without writing
-                try:
-                    self._write(*item, self._report)
-                except BaseException as exc:  # noqa: BLE001 - handed to the indexing thread
-                    self._error = exc
-
-    def put(self, group: list[_Prepared], vectors: np.ndarray) -> None:
-        self._raise()
-        self._queue.put((group, vectors))
-
-    def _raise(self) -> None:
-        if self._error is not None:
-            raise self._error
-
-    def __exit__(self, exc_type, *exc: object) -> None:  # noqa: ANN001
-        self._queue.put(None)
-        self._thread.join()
-        if exc_type is None:
-            self._raise()
 
 
 class Indexer:
@@ -162,34 +119,21 @@ class Indexer:
                       report: IndexReport, progress: Progress | None) -> None:
         group: list[_Prepared] = []
         pending = 0
-        embedded: tuple[list[_Prepared], np.ndarray] | None = None  # the group whose write is due
-        with _Writer(self._write_group, report) as writer:
-
-            def embed(group: list[_Prepared]) -> None:
-                # The previous group is written *while* this one embeds: Chroma's writes hold the GIL,
-                # the embedders' numeric work mostly does not, so this is where the two overlap.
-                nonlocal embedded
-                if embedded is not None:
-                    writer.put(*embedded)
-                embedded = (group, self._embed_group(group, report))
-
-            for done, item in enumerate(loaded, start=1):
-                if isinstance(item, LoadFailure):
-                    report.failed.append(item)
-                else:
-                    prepared = self._prepare(item, known, report)
-                    if prepared is not None:
-                        group.append(prepared)
-                        pending += len(prepared.chunks)
-                if pending >= GROUP_CHUNKS:
-                    embed(group)
-                    group, pending = [], 0
-                if progress:
-                    progress(done, total, getattr(item, "source", ""))
-            if group:
-                embed(group)
-            if embedded is not None:
-                writer.put(*embedded)
+        for done, item in enumerate(loaded, start=1):
+            if isinstance(item, LoadFailure):
+                report.failed.append(item)
+            else:
+                prepared = self._prepare(item, known, report)
+                if prepared is not None:
+                    group.append(prepared)
+                    pending += len(prepared.chunks)
+            if pending >= GROUP_CHUNKS:
+                self._write_group(group, self._embed_group(group, report), report)
+                group, pending = [], 0
+            if progress:
+                progress(done, total, getattr(item, "source", ""))
+        if group:
+            self._write_group(group, self._embed_group(group, report), report)
 
     def _prepare(self, loaded: LoadedText, known: dict, report: IndexReport) -> _Prepared | None:
         t = time.perf_counter()
@@ -219,7 +163,7 @@ class Indexer:
         return vectors
 
     def _write_group(self, group: list[_Prepared], vectors: np.ndarray, report: IndexReport) -> None:
-        """Write an embedded group in a few store calls (runs on the writer thread).
+        """Write an embedded group in a few store calls.
 
         Order per group: all chunks (Chroma, then keyword index), then the group's stale
         chunks deleted, then all article records last. Chroma's cost is per call (~45 ms

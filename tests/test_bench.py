@@ -62,8 +62,7 @@ def test_a_small_real_run_measures_everything_it_reports(tmp_path):
     ix = ours["indexing"]
     assert ix["articles"] == entry["corpus"]["articles"]
     assert 0.6 * 120 <= ix["chunks"] <= 1.6 * 120
-    st = ix["stages_s"]  # writing overlaps the next group's embedding; the rest runs in turn
-    assert st["load"] + st["clean"] + st["chunk"] + st["embed"] <= ix["seconds"] * 1.05 and st["write"] <= ix["seconds"]
+    assert sum(ix["stages_s"].values()) <= ix["seconds"] * 1.05
     assert "| chunks | indexing: ours | llama-index |" in markdown(result)
     assert ix["peak_rss_mb"] > 50 and ours["raw_embedder"]["chunks_per_s"] > 0
     for mode in ("dense", "keyword", "hybrid"):

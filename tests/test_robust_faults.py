@@ -161,8 +161,7 @@ def test_chroma_server_stopped_during_indexing_then_rerun_completes(tmp_path: Pa
     pipeline = Pipeline(Settings(chroma_url=chroma.url, cache_dir=tmp_path / "cache", **options))
 
     def stop_midway(done: int, total: int, source: str) -> None:
-        # Once the first embedding group's records are written (on the writer thread) and
-        # while later groups are still to come.
+        # Once the first embedding group's records are written, while later groups are to come.
         if chroma.running and done < 70 and pipeline.store.article_count() > 0:
             chroma.stop()
 
