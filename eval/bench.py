@@ -463,6 +463,7 @@ def markdown(result: dict) -> str:
              f"Embedder {s['embedder']}, chunks of {s['chunk_size']} tokens ({s.get('chars_per_chunk')} characters on "
              f"average), embedding batch {s['embed_batch_size']}; {s['retrieval_queries']} XQuAD German questions per "
              f"retrieval figure, top-{s['top_k']}.", ""]
+    lines += [f"Note: {n}" for n in result.get("notes", [])] + ([""] if result.get("notes") else [])
     if result["sizes"]:
         lines += ["## Indexing", "",
                   "| chunks | articles | total s | chunks/s | articles/s | load | clean | chunk | embed | write "

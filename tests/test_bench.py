@@ -76,3 +76,11 @@ def test_a_small_real_run_measures_everything_it_reports(tmp_path):
     md = (tmp_path / "bench.md").read_text(encoding="utf-8")
     assert md == markdown(result)
     assert f"| {ix['chunks']:,} | hybrid |" in md and "| extractive |" in md
+
+
+def test_report_notes_are_printed():
+    result = {"created": "now", "machine": {"cpu": "x", "cores": 2}, "sizes": {}, "answers": [],
+              "settings": {"embedder": "fake", "chunk_size": 200, "embed_batch_size": 32, "retrieval_queries": 1,
+                           "top_k": 5},
+              "notes": ["100k: measured in two runs"]}
+    assert "Note: 100k: measured in two runs" in markdown(result)
