@@ -109,21 +109,8 @@ class ChromaStore:
         return Article(source=meta["source"], title=meta["title"], text=text,
                        content_hash=meta["content_hash"], root=meta.get("root", ""))
 
-    def article_hashes(self, sources: Sequence[str]) -> dict[str, str]:
-        """Content hash of each given source's article record (sources without one are left out)."""
-        sources = list(sources)
-        out: dict[str, str] = {}
-        for i in range(0, len(sources), self._max_batch):
-            got = self._call(self._articles.get, ids=[article_key(s) for s in sources[i : i + self._max_batch]],
-                             include=["metadatas"])
-            out.update((m["source"], m["content_hash"]) for m in got["metadatas"] or [])
-        return out
-
     def article_count(self) -> int:
         return int(self._call(self._articles.count))
-
-    def put_article(self, article: Article, chunks: int) -> None:
-        self.put_articles([(article, chunks)])
 
     def put_articles(self, items: Sequence[tuple[Article, int]]) -> None:
         """Write article records (with how many chunks each has), in as few calls as Chroma allows."""
