@@ -481,7 +481,8 @@ def markdown(result: dict) -> str:
                 f"| {_ratio(ix['articles_per_s'], lix.get('articles_per_s'))} |")
         lines += ["", "Stages in seconds; they run in turn, one embedding group (256 chunks) at a time.",
                   "", "## Peak memory (RSS, MB)", "",
-                  "| chunks | indexing: ours | llama-index | serving retrieval: ours (3 modes) | llama-index (dense) |",
+                  "| chunks | indexing: ours | llama-index | serving retrieval: ours (3 pipelines, one per mode, "
+                  "each with its BM25 in memory) | llama-index (dense) |",
                   "|---|---|---|---|---|"]
         for size, e in result["sizes"].items():
             o, li = e["ours"], e.get("llamaindex") or {}
