@@ -5,7 +5,7 @@ their joined form ("Kurzstrecken-Raketen" -> kurzstrecken, raketen,
 kurzstreckenraketen); German and English stop words out; Snowball German stemming;
 umlauts folded; a genitive -s after a vowel folded ("Nordkoreas" meets "Nordkorea").
 
-The index is updated per article (add/remove), never rebuilt per query. The SQLite
+The index is updated incrementally (add/remove), never rebuilt per query. The SQLite
 file holds each chunk's terms; memory holds postings as numpy arrays built lazily.
 Removed chunks are masked and compacted away once they are a third of the index.
 """
