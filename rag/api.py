@@ -81,10 +81,6 @@ class RecordHashes:
             self._at = time.monotonic()
             self._refreshing = False
 
-    def get(self, sources: set[str]) -> dict[str, str]:
-        current = self.current()
-        return {s: current[s] for s in sources if s in current}
-
     def empty(self) -> bool:
         return not self.current()
 
@@ -163,8 +159,8 @@ class Pipeline:
                     current_hashes=self._current_hashes)
             return self._retriever
 
-    def _current_hashes(self, sources: set[str]) -> dict[str, str]:
-        return self._hashes.get(sources)
+    def _current_hashes(self) -> dict[str, str]:
+        return self._hashes.current()
 
     def _changed(self) -> None:
         self._hashes.clear()

@@ -32,14 +32,14 @@ class Retrieval:
 
 class HybridRetriever:
     def __init__(self, store: ChromaStore, keyword: KeywordIndex, embedder: Embedder, *, mode: str = "hybrid",
-                 candidates: int = 30, rrf_k: int = 60, current_hashes: Callable[[set[str]], dict[str, str]]) -> None:
+                 candidates: int = 30, rrf_k: int = 60, current_hashes: Callable[[], dict[str, str]]) -> None:
         self.store = store
         self.keyword = keyword
         self.embedder = embedder
         self.mode = mode
         self.candidates = candidates
         self.rrf_k = rrf_k
-        self._current_hashes = current_hashes  # sources -> {source: content hash of its complete record}
+        self._current_hashes = current_hashes  # source -> content hash of its complete record
 
     def retrieve(self, question: str, k: int) -> Retrieval:
         started = time.perf_counter()
@@ -56,8 +56,8 @@ class HybridRetriever:
             hits = self.keyword.search(question, n)
             got = self.store.get_chunks([h.id for h in hits])
             weight = 1.0 if self.mode == "keyword" else self.keyword.coverage(question) ** COVERAGE_POWER
-        # Only chunks cut from the text their article's record now holds (one lookup for both lists).
-        hashes = self._current_hashes({c.source for c, _, _ in found} | {c.source for c, _ in got.values()})
+        # Only chunks cut from the text their article's record now holds.
+        hashes = self._current_hashes()
         dense = [(c, s) for c, h, s in found if hashes.get(c.source) == h]
         keyword = [(got[h.id][0], h.score) for h in hits if h.id in got and hashes.get(got[h.id][0].source) == got[h.id][1]]
         passages = fuse(dense, keyword, weight, self.rrf_k)[:k]

@@ -200,18 +200,18 @@ def test_record_hashes_are_refreshed_in_the_background(settings, sample_copy: Pa
     cached.clear()
     assert not cached.empty() and not quick.empty()
     before = pipeline.store.articles()[CHANGED].content_hash
-    assert cached.get({CHANGED, "no-such-article.txt"}) == {CHANGED: before}
+    assert cached.current()[CHANGED] == before and "no-such-article.txt" not in cached.current()
 
     path = sample_copy / CHANGED
     path.write_text(path.read_text(encoding="utf-8").replace(OLD_SENTENCE, NEW_SENTENCE), encoding="utf-8")
     Pipeline(settings).index([sample_copy])  # another writer on the same store
     after = pipeline.store.articles()[CHANGED].content_hash
     assert after != before
-    assert cached.get({CHANGED}) == {CHANGED: before}  # within its ttl: the map in memory
-    assert quick.get({CHANGED}) == {CHANGED: before}  # due: this call starts the refresh, answers at once
+    assert cached.current()[CHANGED] == before  # within its ttl: the map in memory
+    assert quick.current()[CHANGED] == before  # due: this call starts the refresh, answers at once
     deadline = time.monotonic() + 30
-    while quick.get({CHANGED}) != {CHANGED: after}:
+    while quick.current()[CHANGED] != after:
         assert time.monotonic() < deadline, "the background refresh never landed"
         time.sleep(0.05)
     cached.clear()  # what the pipeline does after its own writes
-    assert cached.get({CHANGED}) == {CHANGED: after}
+    assert cached.current()[CHANGED] == after
