@@ -3,8 +3,7 @@
 - ``gold``: ``eval/gold.jsonl``, questions about the five sample articles (fields id,
   question, history, lang, answerable, sources, answers, evidence); its corpus is the
   sample articles shipped with :mod:`rag`.
-- ``xquad-de`` / ``xquad-en``: XQuAD, read from where it lies (never copied into the
-  repository). The corpus is its 240 German paragraphs, one article each, named
+- ``xquad-de`` / ``xquad-en``: XQuAD, shipped in ``eval/data/xquad`` (CC BY-SA 4.0). The corpus is its 240 German paragraphs, one article each, named
   ``xquad/<article-slug>/<paragraph-index>.txt``. ``xquad-de`` asks the 1,190 German
   questions; ``xquad-en`` asks the parallel English questions against the same German
   paragraphs (cross-lingual). The two files are parallel by position (checked).
@@ -21,7 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 GOLD_PATH = Path(__file__).with_name("gold.jsonl")
-XQUAD_DIR = Path("/work/shared/benchmarks/xquad-de")  # ../shared/benchmarks/xquad-de from the repo
+XQUAD_DIR = Path(__file__).with_name("data") / "xquad"  # shipped (CC BY-SA 4.0, see its README)
 XQUAD_NAMES = ("xquad-de", "xquad-en")
 
 
@@ -128,7 +127,7 @@ def load_xquad(lang: str = "de", folder: str | Path = XQUAD_DIR, *, max_paragrap
 def _read_json(path: Path) -> dict:
     if not path.is_file():
         raise FileNotFoundError(f"XQuAD file {path} not found: pass the folder that holds xquad.de.json "
-                                "and xquad.en.json (e.g. --dataset /work/shared/benchmarks/xquad-de)")
+                                "and xquad.en.json (the shipped copy is eval/data/xquad)")
     return json.loads(path.read_text(encoding="utf-8"))
 
 

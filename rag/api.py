@@ -24,6 +24,7 @@ from rag.errors import BadInput, EmptyStore, NotFound
 from rag.settings import Settings, index_fingerprint
 from rag.types import Answer, Article, Passage
 
+WARM_QUESTIONS = ("Worum geht es in den Artikeln?", "What are the articles about?")
 HASH_REFRESH_SECONDS = 2.0  # how stale another process's writes may look to a running server
 
 
@@ -50,7 +51,8 @@ class RecordHashes:
         self._map: dict[str, str] | None = None
         self._at = 0.0
         self._cost = 0.0
-        self._refreshing = False
+        self._thread: threading.Thread | None = None
+        self._closed = False
 
     def _read(self) -> dict[str, str]:
         started = time.monotonic()
@@ -65,9 +67,12 @@ class RecordHashes:
             if self._map is None or (due and not self._map):
                 self._map, self._at = self._read(), time.monotonic()
                 return self._map
-            if due and not self._refreshing:
-                self._refreshing = True
-                threading.Thread(target=self._refresh, name="record-hashes", daemon=True).start()
+            if due and not self._closed and (self._thread is None or not self._thread.is_alive()):
+                # Not a daemon: a daemon thread still inside Chroma's native code while the
+                # interpreter finalizes crashed the process at exit (exit 139, issue 16).
+                # Python joins this one before finalizing; close() joins it earlier.
+                self._thread = threading.Thread(target=self._refresh, name="record-hashes", daemon=False)
+                self._thread.start()
             return self._map
 
     def _refresh(self) -> None:
@@ -79,7 +84,6 @@ class RecordHashes:
             if fresh is not None and self._map is not None:  # not after a clear(): that read is newer
                 self._map = fresh
             self._at = time.monotonic()
-            self._refreshing = False
 
     def empty(self) -> bool:
         return not self.current()
@@ -87,6 +91,14 @@ class RecordHashes:
     def clear(self) -> None:
         with self._lock:
             self._map = None
+
+    def close(self) -> None:
+        """Start no more refreshes and wait for the one under way (a bounded store read)."""
+        with self._lock:
+            self._closed = True
+            thread = self._thread
+        if thread is not None:
+            thread.join()
 
 
 class Pipeline:
@@ -109,6 +121,8 @@ class Pipeline:
         self._retriever = None
         self._answerer = None
         self._reconciled = False
+        self._warming: threading.Thread | None = None
+        self._closed = False
 
     # ----- lazily built parts
     def _keyword_path(self) -> Path:
@@ -237,18 +251,49 @@ class Pipeline:
     def warm(self) -> threading.Thread:
         """Load the models and prime the LLM's prompt cache in the background (servers call
         this at start so the first question is not the slow one). Errors are left for the
-        first real request to report."""
+        first real request to report. :meth:`close` waits for it."""
+        with self._lock:
+            if self._warming is not None:
+                return self._warming
 
-        def work() -> None:
-            try:
-                self.embedder.embed(["warm"], "query")
-                self.answerer.warm()
-            except Exception:  # noqa: BLE001 - reported by the first request that needs the part
-                pass
+            def work() -> None:
+                try:
+                    self.embedder.embed(["warm"], "query")
+                    # One throwaway question per language through the whole answer path (language
+                    # id, sentence splitting, sentence vectors, the keyword index), so the first
+                    # real questions do not queue behind loading them (issue 16: p95 22 s cold).
+                    for question in WARM_QUESTIONS:
+                        if self._closed or self._hashes.empty():
+                            break
+                        self.ask(question, generator="extractive")
+                    if not self._closed:
+                        self.answerer.warm()
+                except Exception:  # noqa: BLE001 - reported by the first request that needs the part
+                    pass
 
-        thread = threading.Thread(target=work, name="rag-warm", daemon=True)
-        thread.start()
-        return thread
+            # Not a daemon thread: one killed inside native code at exit crashes the process.
+            self._warming = threading.Thread(target=work, name="rag-warm", daemon=False)
+            self._warming.start()
+            return self._warming
+
+    @property
+    def ready(self) -> bool:
+        """True once :meth:`warm` has finished (servers report it on /healthz)."""
+        return self._warming is not None and not self._warming.is_alive()
+
+    def close(self) -> None:
+        """Stop and join the background work (record refresh, warm-up). Call it before the
+        process exits, or use the pipeline as a context manager; it is safe to call twice."""
+        self._closed = True
+        self._hashes.close()
+        if self._warming is not None:
+            self._warming.join()
+
+    def __enter__(self) -> Pipeline:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
 
     def ask(self, question: str, history: Sequence[str] = (), generator: str | None = None, *,
             top_k: int | None = None) -> Answer:

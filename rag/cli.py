@@ -69,6 +69,12 @@ class Context:
         self._factory = pipeline_factory
         self._pipeline = None
 
+    def close(self) -> None:
+        """Join the pipeline's background work, so nothing runs while the interpreter exits."""
+        close = getattr(self._pipeline, "close", None)
+        if close is not None:
+            close()
+
     @property
     def pipeline(self):  # noqa: ANN201 - rag.api.Pipeline, imported lazily
         if self._pipeline is None:
@@ -431,7 +437,7 @@ def main(argv: list[str] | None = None, *, pipeline_factory: PipelineFactory | N
     try:
         args = build_parser().parse_args(argv)
         ctx = Context(build_settings(args), pipeline_factory)
-        return COMMANDS[args.command].run(args, ctx)
+        return _run_and_close(COMMANDS[args.command], args, ctx)
     except SystemExit as exc:  # argparse: --help (0) and usage errors (2)
         if exc.code is None or isinstance(exc.code, int):
             return exc.code or EXIT_OK
@@ -447,3 +453,13 @@ def main(argv: list[str] | None = None, *, pipeline_factory: PipelineFactory | N
         devnull = os.open(os.devnull, os.O_WRONLY)
         os.dup2(devnull, sys.stdout.fileno())
         return EXIT_PARTIAL
+
+
+def _run_and_close(command: Command, args: argparse.Namespace, ctx: Context) -> int:
+    try:
+        return command.run(args, ctx)
+    finally:
+        try:
+            ctx.close()
+        except KeyboardInterrupt:  # a second Ctrl-C while joining: the work is bounded, finish it
+            ctx.close()

@@ -47,7 +47,7 @@ for _key, _value in OFFLINE_ENV.items():  # before gradio (imported with the cha
     os.environ.setdefault(_key, _value)
 
 import anyio  # noqa: E402
-from fastapi import APIRouter, Depends, FastAPI, File, Request, UploadFile  # noqa: E402
+from fastapi import APIRouter, Depends, FastAPI, File, Request, Response, UploadFile  # noqa: E402
 from fastapi.exceptions import RequestValidationError  # noqa: E402
 from fastapi.responses import JSONResponse, StreamingResponse  # noqa: E402
 from pydantic import BaseModel, ConfigDict, Field  # noqa: E402
@@ -159,7 +159,8 @@ class Removed(BaseModel):
 
 
 class Health(BaseModel):
-    status: Literal["ok"]
+    status: Literal["ok", "warming"]
+    ready: bool
     articles: int
     embedder: str
     generator: str
@@ -231,6 +232,7 @@ def create_app(pipeline: Pipeline, *, ui: bool | UiBuilder = True) -> FastAPI:
         "Also speaks the OpenAI chat-completions protocol at /v1/chat/completions.",
     )
     app.state.pipeline = pipeline
+    pipeline.warm()  # the one start-up: /healthz says ready once it has run (idempotent)
     _add_error_handlers(app)
     api = APIRouter(prefix="/v1", dependencies=[Depends(_auth_check(pipeline.settings))],
                     responses={400: {"model": ErrorOut}, 401: {"model": ErrorOut}})
@@ -238,11 +240,15 @@ def create_app(pipeline: Pipeline, *, ui: bool | UiBuilder = True) -> FastAPI:
     _add_openai_routes(api, pipeline)
     app.include_router(api)
 
-    @app.get("/healthz", response_model=Health, tags=["service"])
-    def healthz() -> Health:
+    @app.get("/healthz", response_model=Health, tags=["service"], responses={503: {"model": Health}})
+    def healthz(response: Response) -> Health:
+        """200 once the warm-up has run (the first answers will be fast); 503 "warming" before."""
         settings = pipeline.settings
-        return Health(status="ok", articles=len(pipeline.sources()), embedder=settings.embedder,
-                      generator=settings.generator)
+        ready = pipeline.ready
+        if not ready:
+            response.status_code = 503
+        return Health(status="ok" if ready else "warming", ready=ready, articles=len(pipeline.sources()),
+                      embedder=settings.embedder, generator=settings.generator)
 
     builder = _ui_builder(ui)
     app.state.chat_ui = builder is not None

@@ -42,6 +42,7 @@ class LiveServer:
         self._server = uvicorn.Server(config)
         self._thread = threading.Thread(target=self._server.run, name=f"uvicorn-{self.port}", daemon=True)
         self._timeout = startup_timeout
+        self._app = app
 
     def __enter__(self) -> str:
         self._thread.start()
@@ -51,6 +52,11 @@ class LiveServer:
                 raise RuntimeError(f"uvicorn on port {self.port} exited during startup")
             if time.monotonic() > deadline:
                 raise RuntimeError(f"uvicorn on port {self.port} did not start within {self._timeout} s")
+            time.sleep(0.02)
+        pipeline = getattr(getattr(self._app, "state", None), "pipeline", None)
+        while not getattr(pipeline, "ready", True):  # the warm-up create_app started
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"the pipeline did not warm up within {self._timeout} s")
             time.sleep(0.02)
         return self.url
 

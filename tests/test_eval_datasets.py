@@ -9,7 +9,6 @@ import pytest
 
 from eval.datasets import XQUAD_DIR, evidence_sentence, load_dataset, load_gold, load_xquad, slug, xquad_source
 
-needs_xquad = pytest.mark.skipif(not (XQUAD_DIR / "xquad.de.json").is_file(), reason="XQuAD not on this machine")
 
 
 def test_gold_set_loads_with_all_fields():
@@ -53,7 +52,6 @@ def test_evidence_sentence(context, start, expected):
     assert evidence_sentence(context, start) == expected
 
 
-@needs_xquad
 def test_xquad_german_and_english_share_the_paragraphs():
     de, en = load_xquad("de"), load_xquad("en")
     assert len(de.corpus) == 240 and len(de.items) == 1190 and len(en.items) == 1190
@@ -67,7 +65,6 @@ def test_xquad_german_and_english_share_the_paragraphs():
         assert any(a in item.evidence for a in item.answers)
 
 
-@needs_xquad
 def test_xquad_subset_keeps_the_first_paragraphs():
     sub = load_xquad("en", max_paragraphs=60)
     assert len(sub.corpus) == 60
@@ -75,7 +72,6 @@ def test_xquad_subset_keeps_the_first_paragraphs():
     assert sub.corpus_id != load_xquad("en").corpus_id  # a different corpus gets a different store
 
 
-@needs_xquad
 def test_load_dataset_by_name_and_path():
     assert load_dataset("xquad-en").name == "xquad-en"
     assert load_dataset(f"{XQUAD_DIR}:en").items[0].lang == "en"

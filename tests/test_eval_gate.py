@@ -34,7 +34,6 @@ def test_gold_set_meets_thresholds(tmp_path, settings):
     assert not failures, "below thresholds:\n" + "\n".join(failures)
 
 
-@pytest.mark.skipif(not (XQUAD_DIR / "xquad.de.json").is_file(), reason="XQuAD not on this machine")
 def test_xquad_subset_meets_thresholds(tmp_path, settings):
     measured, _ = measure_xquad(tmp_path, XQUAD_DIR, settings)
     failures = check(measured, load_thresholds(), prefix="xquad-")

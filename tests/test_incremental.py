@@ -215,3 +215,41 @@ def test_record_hashes_are_refreshed_in_the_background(settings, sample_copy: Pa
         time.sleep(0.05)
     cached.clear()  # what the pipeline does after its own writes
     assert cached.current()[CHANGED] == after
+
+
+def test_background_refresh_is_joined_on_close() -> None:
+    """The refresh thread is not a daemon (a daemon inside Chroma's native code while the
+    interpreter finalizes crashed the process at exit, issue 16), close() waits for it,
+    and a closed map starts no new refresh."""
+    import threading
+    import time
+    from types import SimpleNamespace
+
+    from rag.api import RecordHashes
+
+    release = threading.Event()
+
+    class SlowStore:  # a store whose record read blocks until released
+        reads = 0
+
+        def articles(self) -> dict:
+            SlowStore.reads += 1
+            if SlowStore.reads > 1:
+                release.wait(10)
+            return {"a.txt": SimpleNamespace(content_hash="hash")}
+
+    hashes = RecordHashes(SlowStore(), ttl=0)
+    hashes.current()  # first read: inline
+    time.sleep(0.01)
+    hashes.current()  # due: starts a refresh, which blocks
+    refreshers = [t for t in threading.enumerate() if t.name == "record-hashes"]
+    assert len(refreshers) == 1 and not refreshers[0].daemon and refreshers[0].is_alive()
+    closer = threading.Thread(target=hashes.close)
+    closer.start()
+    closer.join(0.3)
+    assert closer.is_alive()  # close() waits for the refresh under way
+    release.set()
+    closer.join(10)
+    assert not closer.is_alive() and not refreshers[0].is_alive()
+    hashes.current()
+    assert not any(t.name == "record-hashes" and t.is_alive() for t in threading.enumerate())

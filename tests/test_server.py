@@ -17,7 +17,7 @@ from typing import Any
 import httpx
 import pytest
 
-from rag import Pipeline
+from rag import Pipeline, Settings
 from rag.server import create_app
 from tests.fakes import ScriptedGenerator
 from tests.server_support import QUESTION, SUBMARINE, SUBMARINE_Q, LiveServer, make_pipeline
@@ -70,7 +70,7 @@ def assert_error(response: httpx.Response, status: int, *needles: str) -> None:
 def test_healthz_and_root(client: httpx.Client) -> None:
     r = client.get("/healthz")
     assert r.status_code == 200
-    assert r.json() == {"status": "ok", "articles": 5, "embedder": "fake", "generator": "extractive"}
+    assert r.json() == {"status": "ok", "ready": True, "articles": 5, "embedder": "fake", "generator": "extractive"}
     assert client.get("/").json()["openapi"] == "/openapi.json"  # no chat mounted in these tests
 
 
@@ -309,3 +309,35 @@ def test_client_leaving_a_stream_stops_generation(tmp_path: Path) -> None:
         assert generator.closed.wait(10), "the answer stream was not closed after the client left"
         assert generator.lock.acquire(timeout=2)
         generator.lock.release()
+
+
+def test_healthz_says_ready_only_after_the_warm_up(tmp_path: Path) -> None:
+    """503 "warming" while the start-up warm-up runs (the first answers would queue behind
+    it), 200 "ok" once it is done."""
+    import threading
+
+    from index.embed import FakeEmbedder
+
+    release = threading.Event()
+
+    class HeldEmbedder(FakeEmbedder):  # the warm-up's first embedding waits until released
+        def embed(self, texts, kind):  # noqa: ANN001, ANN201
+            if texts == ["warm"]:
+                release.wait(30)
+            return super().embed(texts, kind)
+
+    settings = Settings(store=tmp_path / "store", cache_dir=tmp_path / "cache", embedder="fake",
+                        generator="extractive")
+    pipeline = Pipeline(settings, embedder=HeldEmbedder())
+    pipeline.index()
+    app = create_app(pipeline, ui=False)
+    from fastapi.testclient import TestClient
+
+    with TestClient(app) as c:
+        r = c.get("/healthz")
+        assert r.status_code == 503 and r.json()["status"] == "warming" and r.json()["ready"] is False
+        release.set()
+        pipeline.warm().join(30)
+        r = c.get("/healthz")
+        assert r.status_code == 200 and r.json()["ready"] is True
+    pipeline.close()

@@ -198,9 +198,10 @@ def test_follow_up_uses_the_earlier_turn(page) -> None:  # noqa: ANN001
     page.locator("#rag-settings button.label-wrap").click()
     page.locator("#rag-top-k input[type=number]").fill("2")
     page.locator("#rag-top-k input[type=number]").press("Tab")
-    # The slider commits the typed number on blur; the range handle moving shows the page took it.
-    expect(page.locator("#rag-top-k input[type=range]")).to_have_value("2")
+    # The slider commits the typed number on blur; the app reports what the next question will use.
+    expect(page.locator("#rag-applied .rag-applied")).to_have_attribute("data-top-k", "2")
     page.locator("#rag-scores input").check()
+    expect(page.locator("#rag-applied")).to_contain_text("scores shown")
     expect(page.locator("#turn-1 .src-score").first).to_contain_text("score ")  # shown at once, too
     second = ask(page, "Wo soll es patrouillieren?")
     expect(page.locator("#turn-2 details.src")).to_have_count(2)

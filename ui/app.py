@@ -13,10 +13,11 @@ the pipeline checks the name, type and size.
 
 from __future__ import annotations
 
+import html
+
 import logging
 import os
 import sys
-import threading
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
@@ -155,6 +156,10 @@ def build_app(pipeline: Any) -> gr.Blocks:
                                 top_k = gr.Slider(1, MAX_TOP_K, value=default_k, step=1, label="Passages per question",
                                                   elem_id="rag-top-k")
                                 show_scores = gr.Checkbox(False, label="Show retrieval scores", elem_id="rag-scores")
+                            # What the next question will use, as the server received it: a
+                            # changed control shows here only once the page has committed it.
+                            applied = gr.HTML(applied_html(default_generator, default_k, False),
+                                              elem_id="rag-applied")
                         new_chat = gr.Button("New conversation", size="sm", elem_id="rag-new")
                     with gr.Column(scale=2, min_width=320, elem_id="rag-sources-col"):
                         sources = gr.HTML(render.sources_html([]), elem_id="rag-sources", head=f"<style>{CSS}</style>",
@@ -193,6 +198,8 @@ def build_app(pipeline: Any) -> gr.Blocks:
         chat.clear(lambda: ([], render.sources_html([])), outputs=[turns, sources], queue=False)
         show_scores.change(lambda state, s: render.sources_html([t["answer"] for t in state], show_scores=s),
                            inputs=[turns, show_scores], outputs=sources, queue=False)
+        for control in (generator, top_k, show_scores):
+            control.change(applied_html, inputs=[generator, top_k, show_scores], outputs=applied, queue=False)
         upload.upload(on_upload, inputs=upload, outputs=[status, upload, articles, to_remove])
         remove.click(on_remove, inputs=to_remove, outputs=[status, articles, to_remove])
         app.load(refresh, outputs=[articles, to_remove])
@@ -200,6 +207,14 @@ def build_app(pipeline: Any) -> gr.Blocks:
 
 
 # ----- handlers (plain functions of the pipeline: testable without a browser)
+def applied_html(generator: str | None, top_k: float, show_scores: bool) -> str:
+    """The settings the next question is sent with (the state the page reports)."""
+    k = int(top_k)
+    scores = "scores shown" if show_scores else "scores hidden"
+    return (f'<div class="rag-applied" data-top-k="{k}">Next question: {k} passage{"s" if k != 1 else ""}, '
+            f"generator {html.escape(str(generator or 'default'))}, {scores}</div>")
+
+
 def chat_turn(pipeline: Any, text: str, messages: list, state: list, generator: str | None, top_k: int,
               show_scores: bool) -> Iterator[tuple[str, list, list, str]]:
     """One question: yields (question box, chat messages, turns state, sources panel) as the answer streams."""
@@ -334,18 +349,8 @@ def launch(pipeline: Any, settings: Any = None, *, block: bool = True, **launch_
         quiet=True,
         **launch_kwargs,
     )
-    threading.Thread(target=_warm_up, args=(pipeline,), name="rag-warm-up", daemon=True).start()
     login = " (login required)" if auth else ""
     print(f"Chat running on {app.local_url}{login}; Ctrl-C stops it.", file=sys.stderr, flush=True)
     if block:
         app.block_thread()
     return app
-
-
-def _warm_up(pipeline: Any) -> None:
-    """One throwaway question through the whole answer path (without an LLM), so the first
-    real question does not pay for loading the text-processing libraries."""
-    try:
-        pipeline.ask("Worum geht es in den Artikeln?", generator="extractive")
-    except Exception:  # noqa: BLE001 - only a warm-up: the real question reports any problem
-        log.debug("warm-up question failed", exc_info=True)

@@ -12,6 +12,7 @@
 
 from __future__ import annotations
 
+import atexit
 import json
 import os
 import threading
@@ -118,6 +119,9 @@ def _load_llama(path: str, n_ctx: int, threads: int):  # noqa: ANN202
     from llama_cpp import LlamaRAMCache
 
     llm.set_cache(LlamaRAMCache(capacity_bytes=PROMPT_CACHE_BYTES))
+    # Free the model while the interpreter is whole: left to garbage collection during
+    # finalization, llama.cpp's context can be freed after the backend it belongs to.
+    atexit.register(llm.close)
     return llm, threading.Lock()
 
 

@@ -1,3 +1,4 @@
+"""Dev tool: the gold set (eval/gold.jsonl) as code. Usage: python scripts/build_gold.py eval/gold.jsonl"""
 import json
 
 F0 = "000_adb08db0fa087bf0.txt"
@@ -201,9 +202,22 @@ items = [
     U("Wie viele Tage soll Kims Aufenthalt in Russland insgesamt dauern?", "de"),
 ]
 
-with open("/work/main/eval/gold.jsonl", "w", encoding="utf-8") as f:
-    for i, it in enumerate(items, 1):
-        rec = {"id": f"g{i:03d}"}
-        rec.update({k: it[k] for k in ["question", "history", "lang", "answerable", "sources", "answers", "evidence"]})
-        f.write(json.dumps(rec, ensure_ascii=False) + "\n")
-print(len(items), "items written")
+
+
+def main() -> None:
+    import argparse
+
+    parser = argparse.ArgumentParser(description="Write the gold set as JSON lines.")
+    parser.add_argument("out", help="where to write, e.g. eval/gold.jsonl")
+    out = parser.parse_args().out
+    with open(out, "w", encoding="utf-8") as f:
+        for i, it in enumerate(items, 1):
+            rec = {"id": f"g{i:03d}"}
+            rec.update({k: it[k] for k in ["question", "history", "lang", "answerable", "sources", "answers",
+                                           "evidence"]})
+            f.write(json.dumps(rec, ensure_ascii=False) + "\n")
+    print(len(items), "items written to", out)
+
+
+if __name__ == "__main__":
+    main()

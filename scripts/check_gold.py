@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Validate eval/gold.jsonl against the source corpus (stdlib only).
 
-Usage: python3 check_gold.py [gold.jsonl] [corpus_dir]
+Usage: python3 scripts/check_gold.py GOLD.jsonl CORPUS_DIR   (e.g. eval/gold.jsonl rag/data/sample_articles)
 Exit code 0 if all checks pass, 1 otherwise.
 """
 import json
@@ -9,9 +9,9 @@ import os
 import re
 import sys
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-GOLD = sys.argv[1] if len(sys.argv) > 1 else os.path.join(HERE, "gold.jsonl")
-CORPUS = sys.argv[2] if len(sys.argv) > 2 else "/work/shared/corpus"
+if __name__ != "__main__" or len(sys.argv) != 3:
+    sys.exit(__doc__)
+GOLD, CORPUS = sys.argv[1], sys.argv[2]
 
 FIELDS = {"id": str, "question": str, "history": list, "lang": str,
           "answerable": bool, "sources": list, "answers": list, "evidence": str}
