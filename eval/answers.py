@@ -32,7 +32,7 @@ def answer_record(item: EvalItem, answer) -> dict:  # noqa: ANN001 - rag.types.A
         "answerable": item.answerable, "gold_answers": list(item.answers), "gold_sources": list(item.sources),
         "answer": answer.answer, "abstained": bool(answer.abstained),
         "standalone_question": answer.standalone_question, "answer_language": answer.language,
-        "generator": answer.generator,
+        "generator": answer.generator, "confidence": answer.confidence, "signals": dict(answer.signals),
         "citations": [c.to_json() for c in answer.citations],
         "passages": [p.to_json() for p in answer.passages],
         "timings": {k: round(float(v), 4) for k, v in answer.timings.items()},

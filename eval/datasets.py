@@ -36,11 +36,12 @@ class EvalItem:
     answers: tuple[str, ...] = ()  # acceptable answer strings
     evidence: str = ""  # a verbatim span of a source that supports the answer
     history: tuple[str, ...] = ()  # earlier user turns of the conversation, oldest first
+    split: str = ""  # withheld protocol: "calibration" or "test" (by XQuAD article, never both)
 
     def to_json(self) -> dict:
         return {"id": self.id, "question": self.question, "lang": self.lang, "answerable": self.answerable,
                 "sources": list(self.sources), "answers": list(self.answers), "evidence": self.evidence,
-                "history": list(self.history)}
+                "history": list(self.history), "split": self.split}
 
 
 @dataclass(frozen=True)
@@ -161,6 +162,68 @@ def _sentence_spans(text: str) -> list[tuple[int, int]]:
     return sentence_spans(text)
 
 
+# ----- the withheld protocol (answerability on public data)
+WITHHELD_SEED = 7
+WITHHELD_SHARE = 0.2
+SPLITS = ("calibration", "test", "all")
+
+
+def load_xquad_withheld(lang: str = "de", folder: str | Path = XQUAD_DIR, *, split: str = "test",
+                        seed: int = WITHHELD_SEED, share: float = WITHHELD_SHARE) -> Dataset:
+    """XQuAD with a seeded ``share`` of its paragraphs left out of the corpus.
+
+    Questions about an indexed paragraph are answerable; questions about a withheld one are
+    not, while the other paragraphs of its article stay indexed as hard distractors. The
+    48 XQuAD articles are split (seeded) into a calibration half and a test half, so that
+    no article is in both: thresholds and weights are fitted on ``calibration`` only, and
+    ``test`` reports them. ``split="all"`` keeps both halves.
+    """
+    import random
+
+    if split not in SPLITS:
+        raise ValueError(f"split must be one of {', '.join(SPLITS)}, not {split!r}")
+    full = load_xquad(lang, folder)
+    rng = random.Random(seed)
+    sources = [c.source for c in full.corpus]
+    withheld = set(rng.sample(sources, round(share * len(sources))))
+    articles = sorted({s.split("/")[1] for s in sources})
+    rng.shuffle(articles)
+    calibration = set(articles[: len(articles) // 2])
+    corpus = tuple(c for c in full.corpus if c.source not in withheld)
+    items = []
+    for item in full.items:
+        half = "calibration" if item.sources[0].split("/")[1] in calibration else "test"
+        if split != "all" and half != split:
+            continue
+        answerable = item.sources[0] not in withheld
+        items.append(EvalItem(id=item.id, question=item.question, lang=item.lang, answerable=answerable,
+                              sources=item.sources if answerable else (), answers=item.answers if answerable else (),
+                              evidence=item.evidence if answerable else "", split=half))
+    digest = hashlib.sha256("\x00".join(f"{c.source}\x01{c.text}" for c in corpus).encode()).hexdigest()[:10]
+    return Dataset(name=f"xquad-{lang}-withheld" + ("" if split == "test" else f"-{split}"), items=tuple(items),
+                   corpus=corpus, corpus_id=f"xquad-withheld-{digest}",
+                   meta={**full.meta, "paragraphs": len(corpus), "withheld": len(withheld), "seed": seed,
+                         "split": split, "withheld_sources": sorted(withheld)})
+
+
+def seeded_sample(items: tuple[EvalItem, ...], n: int, seed: int = WITHHELD_SEED) -> tuple[EvalItem, ...]:
+    """``n`` items, seeded; when the set has unanswerable items, two thirds answerable and one
+    third unanswerable (as far as there are), so a small sample still measures abstention."""
+    import random
+
+    rng = random.Random(seed)
+    answerable = [i for i in items if i.answerable]
+    unanswerable = [i for i in items if not i.answerable]
+    if not unanswerable or not answerable:
+        picked = rng.sample(list(items), min(n, len(items)))
+    else:
+        k_un = min(len(unanswerable), n // 3)
+        k_an = min(len(answerable), n - k_un)
+        picked = rng.sample(answerable, k_an) + rng.sample(unanswerable, k_un)
+    order = {item.id: i for i, item in enumerate(items)}
+    return tuple(sorted(picked, key=lambda i: order[i.id]))
+
+
 # ----- by name
 def load_dataset(name_or_path: str, *, max_paragraphs: int | None = None) -> Dataset:
     """'gold', 'xquad-de', 'xquad-en', a gold-format .jsonl file, or an XQuAD folder
@@ -169,10 +232,14 @@ def load_dataset(name_or_path: str, *, max_paragraphs: int | None = None) -> Dat
         return load_gold()
     if name_or_path in XQUAD_NAMES:
         return load_xquad(name_or_path[-2:], max_paragraphs=max_paragraphs)
+    withheld = re.fullmatch(r"xquad-(de|en)-withheld(?:-(calibration|test|all))?", name_or_path)
+    if withheld:
+        return load_xquad_withheld(withheld.group(1), split=withheld.group(2) or "test")
     path, _, lang = name_or_path.partition(":")
     if Path(path).is_dir():
         return load_xquad(lang or "de", path, max_paragraphs=max_paragraphs)
     if Path(path).suffix == ".jsonl" and Path(path).is_file():
         return load_gold(path)
-    raise FileNotFoundError(f"Unknown dataset {name_or_path!r}: use gold, xquad-de, xquad-en, a .jsonl gold "
+    raise FileNotFoundError(f"Unknown dataset {name_or_path!r}: use gold, xquad-de, xquad-en, "
+                            "xquad-de-withheld[-calibration|-all], xquad-en-withheld[...], a .jsonl gold "
                             "file, or an XQuAD folder (FOLDER or FOLDER:en).")

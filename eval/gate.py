@@ -19,7 +19,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from eval.datasets import XQUAD_DIR, load_gold, load_xquad
+from eval.datasets import XQUAD_DIR, load_gold, load_xquad, load_xquad_withheld
 from eval.judges import LexicalJudge
 from eval.report import flatten
 from eval.run import evaluate
@@ -34,8 +34,25 @@ GATED = {
              "grounding.citation_recall", "grounding.quotes_verbatim"),
     "xquad-de": ("retrieval.recall@1", "retrieval.recall@5", "retrieval.ndcg@10", "retrieval.evidence@5"),
     "xquad-en": ("retrieval.recall@1", "retrieval.recall@5", "retrieval.ndcg@10", "retrieval.evidence@5"),
+    "xquad-withheld": ("answers.contains", "answers.abstention_accuracy", "answers.false_abstention_rate",
+                       "sentences.@6", "answerability.auc"),
 }
 LOWER_IS_BETTER = ("answers.false_abstention_rate",)
+WITHHELD_CI_QUESTIONS = 150  # a seeded sample of the test half: 100 answerable, 50 unanswerable
+
+
+def measure_withheld(root: Path, settings=None, questions: int = WITHHELD_CI_QUESTIONS  # noqa: ANN001
+                     ) -> tuple[dict[str, float], dict[str, int]]:
+    """Extractive answers on a seeded slice of XQuAD-de withheld (test half): abstention,
+    false abstention, contains, the answerability AUC and answer-sentence recall at 6."""
+    ds = load_xquad_withheld("de", split="test")
+    pipeline = open_pipeline(ds, root / "withheld", settings=settings, generator="extractive")
+    report = evaluate(ds, pipeline, generator="extractive", limit=questions, progress=False)
+    pipeline.close()
+    flat = flatten({k: v for k, v in report["metrics"].items() if k not in ("latency",)})
+    a = report["metrics"]["answers"]
+    sizes = {"xquad-withheld": min(a["answerable"], a["unanswerable"])}
+    return {f"xquad-withheld.{k}": v for k, v in flat.items() if k in GATED["xquad-withheld"]}, sizes
 
 
 def measure_gold(root: Path, settings=None) -> tuple[dict[str, float], dict[str, int]]:  # noqa: ANN001
@@ -77,7 +94,8 @@ def load_thresholds(path: Path = THRESHOLDS) -> dict[str, dict[str, float]]:
     return {k: v for k, v in data.items() if not k.startswith("_")}
 
 
-def check(measured: dict[str, float], thresholds: dict[str, dict[str, float]], prefix: str = "") -> list[str]:
+def check(measured: dict[str, float], thresholds: dict[str, dict[str, float]],
+          prefix: str | tuple[str, ...] = "") -> list[str]:
     """One line per metric that breaks its threshold (or is missing)."""
     failures = []
     for key, rule in sorted(thresholds.items()):
@@ -126,12 +144,13 @@ def main(argv: list[str] | None = None) -> int:
         root = args.store or Path(tmp)
         gold, gold_sizes = measure_gold(root)
         xquad, xquad_sizes = measure_xquad(root, args.xquad)
-    measured = {**gold, **xquad}
+        withheld, withheld_sizes = measure_withheld(root)
+    measured = {**gold, **xquad, **withheld}
     if args.write is not None:
         data = {"_about": f"CI gate thresholds (eval/gate.py): a few points below the measured values, never closer "
                           f"than one question; XQuAD = its first {XQUAD_CI_PARAGRAPHS} paragraphs. Rewrite with "
                           f"`python -m eval.gate --write {args.write}` after a deliberate change.",
-                **thresholds_for(measured, {**gold_sizes, **xquad_sizes}, args.write)}
+                **thresholds_for(measured, {**gold_sizes, **xquad_sizes, **withheld_sizes}, args.write)}
         THRESHOLDS.write_text(json.dumps(data, indent=1) + "\n", encoding="utf-8")
         print(f"wrote {THRESHOLDS}")
     thresholds = load_thresholds()

@@ -19,6 +19,8 @@ KEY_METRICS = (
     ("answers", "token_f1", "answer token F1"),
     ("answers", "abstention_accuracy", "abstention accuracy (unanswerable)"),
     ("answers", "false_abstention_rate", "false abstention rate (answerable)"),
+    ("answerability", "auc", "answerability AUC"),
+    ("sentences", "@6", "gold sentence in the best 6"),
     ("grounding", "citation_precision", "citation precision"),
     ("grounding", "citation_recall", "citation recall"),
     ("grounding", "quotes_verbatim", "verbatim quotes"),
@@ -89,6 +91,23 @@ def markdown(report: dict) -> str:
                          f"{_f(a['abstention_accuracy'])} | {_f(a['false_abstention_rate'])} | "
                          f"{_f(g['citation_precision'])} | {_f(g['citation_recall'])} | {_f(g['quotes_verbatim'])} |")
         lines += ["", f"Support judge: **{report.get('judge') or 'none'}**. Errors: {m['answers']['errors']}.", ""]
+    if "sentences" in m:
+        sr = m["sentences"]
+        lines += ["## Evidence selection: the gold sentence among the B best-ranked sentences", "",
+                  "| questions | " + " | ".join(f"@{b}" for b in range(1, 10)) + " | reader budget |",
+                  "|" + "---|" * 11,
+                  f"| {sr['questions']} | " + " | ".join(_f(sr.get(f'@{b}')) for b in range(1, 10))
+                  + f" | {sr.get('budget')} |", ""]
+    if "answerability" in m and m["answerability"]["questions"]:
+        ab = m["answerability"]
+        op = ab["operating_point"]
+        lines += ["## Answerability: precision / recall over the calibrated P(answerable)", "",
+                  f"AUC {_f(ab['auc'])}. Operating point (what the answers did): precision {_f(op['precision'])}, "
+                  f"recall {_f(op['recall'])}, abstention on unanswerable {_f(op['abstention'])}.", "",
+                  "| threshold | precision | recall | abstention |", "|---|---|---|---|"]
+        lines += [f"| {c['threshold']:.2f} | {_f(c['precision'])} | {_f(c['recall'])} | {_f(c['abstention'])} |"
+                  for c in ab["curve"]]
+        lines.append("")
     if m.get("latency"):
         lines += ["## Latency", "", "| stage | n | p50 ms | p95 ms |", "|---|---|---|---|"]
         for name, lat in m["latency"].items():

@@ -19,7 +19,8 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from eval.answers import answer_record, error_record, score_record, summarize
-from eval.datasets import Dataset
+from eval.datasets import Dataset, seeded_sample
+from eval.decisions import answerability_curve, sentence_recall
 from eval.judges import LexicalJudge, SupportJudge, calibrate
 from eval.retrieval import evaluate_retrieval
 from eval.stores import ensure_indexed
@@ -32,7 +33,8 @@ def evaluate(dataset: Dataset, pipeline, *, generator: str | None = None,  # noq
              calibrate_judge: bool | None = None, on_record: Callable[[dict], None] | None = None) -> dict:
     """Evaluate ``dataset`` on ``pipeline`` (indexing its corpus first if needed)."""
     started = time.perf_counter()
-    items = dataset.items[:limit] if limit else dataset.items
+    withheld = "withheld" in dataset.name  # a seeded sample that keeps both kinds of question
+    items = (seeded_sample(dataset.items, limit) if withheld else dataset.items[:limit]) if limit else dataset.items
     indexing = ensure_indexed(pipeline, dataset, progress=progress)
     report: dict = {
         "version": REPORT_VERSION,
@@ -57,6 +59,9 @@ def evaluate(dataset: Dataset, pipeline, *, generator: str | None = None,  # noq
         report["metrics"]["latency"].update(summary["latency"])
         report["records"] = records
         report["slices"] = {name: summarize([r for r in records if keep(r)]) for name, keep in SLICES.items()}
+        report["metrics"]["answerability"] = answerability_curve(records)
+        report["metrics"]["sentences"] = sentence_recall(pipeline.answerer, items)
+        report["metrics"]["sentences"]["budget"] = pipeline.settings.reader_sentences
         is_llm_judge = judge is not None and not isinstance(judge, LexicalJudge)
         if calibrate_judge if calibrate_judge is not None else is_llm_judge:
             report["calibration"] = calibration(records, judge)

@@ -102,7 +102,7 @@ class RecordHashes:
 
 
 class Pipeline:
-    def __init__(self, settings: Settings, *, embedder=None, generator=None) -> None:  # noqa: ANN001
+    def __init__(self, settings: Settings, *, embedder=None, generator=None, answerability=None) -> None:  # noqa: ANN001
         from index import ChromaStore, KeywordIndex, open_client
 
         self.settings = settings
@@ -115,6 +115,7 @@ class Pipeline:
         self.keyword = KeywordIndex(self._keyword_path())
         self._embedder = embedder
         self._generator = generator
+        self._answerability = answerability  # rag.answer.decision.Answerability; None: the calibrated default
         self._lock = threading.RLock()
         self._hashes = RecordHashes(self.store, HASH_REFRESH_SECONDS)
         self._indexer = None
@@ -242,10 +243,10 @@ class Pipeline:
     def answerer(self):  # noqa: ANN201
         with self._lock:
             if self._answerer is None:
-                from rag.answer import Answerer, make_generator
+                from rag.answer import make_generator
 
                 generator = self._generator or make_generator(self.settings)
-                self._answerer = Answerer(self, generator, self.settings)
+                self._answerer = self._make_answerer(generator, self.settings)
             return self._answerer
 
     def warm(self) -> threading.Thread:
@@ -262,10 +263,14 @@ class Pipeline:
                     # One throwaway question per language through the whole answer path (language
                     # id, sentence splitting, sentence vectors, the keyword index), so the first
                     # real questions do not queue behind loading them (issue 16: p95 22 s cold).
+                    from rag.answer import ExtractiveGenerator
+
+                    warm_path = self._make_answerer(ExtractiveGenerator(), self.settings)
                     for question in WARM_QUESTIONS:
                         if self._closed or self._hashes.empty():
                             break
-                        self.ask(question, generator="extractive")
+                        for _ in warm_path.stream(question, []):
+                            pass
                     if not self._closed:
                         self.answerer.warm()
                 except Exception:  # noqa: BLE001 - reported by the first request that needs the part
@@ -320,11 +325,17 @@ class Pipeline:
         same_generator = generator is None or generator == self.settings.generator
         if same_generator and (top_k is None or top_k == self.settings.top_k):
             return self.answerer
-        from rag.answer import Answerer, make_generator
+        from rag.answer import make_generator
 
         settings = self.settings.with_(top_k=top_k)
         chosen = self.answerer.generator if same_generator else make_generator(settings.with_(generator=generator))
-        return Answerer(self, chosen, settings)
+        return self._make_answerer(chosen, settings)
+
+    def _make_answerer(self, generator, settings: Settings):  # noqa: ANN001, ANN202
+        from rag.answer import Answerer
+
+        return Answerer(self.retrieve_timed, self.embedder.embed, self.keyword.idf, generator, settings,
+                        self._answerability)
 
 
 class _LazyEmbedder:

@@ -99,6 +99,9 @@ class AnswerOut(BaseModel):
     standalone_question: str = Field(description="The question after rewriting a follow-up.")
     language: str
     generator: str
+    confidence: float | None = Field(default=None, description="Calibrated probability that the articles answer "
+                                     "the question; it decides answer vs abstention (see docs).")
+    signals: dict[str, float | None] = Field(default_factory=dict, description="The signals that decision saw.")
 
 
 class RetrieveRequest(BaseModel):

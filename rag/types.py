@@ -107,9 +107,13 @@ class Answer:
     standalone_question: str = ""  # the question after multi-turn rewriting
     language: str = ""  # "de" or "en": language of the question and the answer
     generator: str = ""
+    confidence: float | None = None  # calibrated P(the articles answer this), see rag.answer.decision
+    signals: dict[str, float | None] = field(default_factory=dict)  # what that decision saw
 
     def to_json(self) -> dict[str, Any]:
         return {
+            "confidence": None if self.confidence is None else round(float(self.confidence), 4),
+            "signals": dict(self.signals),
             "question": self.question,
             "answer": self.answer,
             "abstained": self.abstained,

@@ -25,3 +25,44 @@ class ScriptedGenerator:
         text = self.reply(request) if callable(self.reply) else self.reply
         for i in range(0, len(text), 7):  # stream in small pieces like a real model
             yield text[i : i + 7]
+
+
+class FixedAnswerability:
+    """An answerability decision that always says the same (the seam for answer-path tests)."""
+
+    def __init__(self, answer: bool) -> None:
+        self.answer = answer
+
+    def decide(self, signals, kind: str, language: str, embedder: str):  # noqa: ANN001, ANN201
+        from rag.answer.decision import Decision
+
+        return Decision(self.answer, 1.0 if self.answer else 0.0, 0.5)
+
+    def rank_weights(self, embedder: str):  # noqa: ANN201
+        from rag.answer.evidence import RankWeights
+
+        return RankWeights()
+
+
+class ScriptedReader(ScriptedGenerator):
+    """A reader with logits: ``choose`` returns scripted option probabilities from a function
+    of the numbered sentences it is shown (like the local LLM's first-token distribution)."""
+
+    def __init__(self, pick: Callable[[list[str]], list[float]], reply: str = "", name: str = "reader") -> None:
+        super().__init__(reply, name)
+        self.pick = pick
+        self.shown: list[list[str]] = []
+
+    def choose(self, messages, prefix: str, options):  # noqa: ANN001, ANN201
+        lines = [line.split("] ", 1)[1] for line in messages[-1]["content"].split("\n") if line.startswith("[")]
+        self.shown.append(lines)
+        return self.pick(lines)
+
+    def continue_reply(self, messages, prefix: str, max_tokens: int, stop=("\n",)):  # noqa: ANN001, ANN201
+        self.requests.append(prefix)
+        yield from self.generate_text(self.reply)
+
+    @staticmethod
+    def generate_text(text: str):  # noqa: ANN205
+        for i in range(0, len(text), 7):
+            yield text[i : i + 7]

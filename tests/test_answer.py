@@ -14,7 +14,7 @@ import pytest
 from index.chunk import sentence_spans
 from rag import Pipeline, Settings
 from rag.answer.prompts import NO_ANSWER
-from tests.fakes import ScriptedGenerator
+from tests.fakes import FixedAnswerability, ScriptedGenerator, ScriptedReader
 
 SUBMARINE = "Das Gefährt könne bis zu zehn Raketen mit Nuklearsprengköpfen tragen und abfeuern."
 
@@ -46,6 +46,12 @@ def assert_quotes_verbatim(pipeline: Pipeline, answer) -> None:
         article = pipeline.article(c.source)
         assert article.text[c.start : c.end] == c.quote
         assert c.quote.strip()
+
+
+def quoted(answer) -> bool:
+    """The answer is its first citation's sentence, verbatim (the marker before the full stop)."""
+    quote = answer.citations[0].quote.rstrip(".!? ")
+    return answer.answer.startswith(quote) and answer.answer.endswith(f"[{answer.citations[0].n}].")
 
 
 def test_supported_answer_keeps_its_citation_and_quote(store):
@@ -84,12 +90,22 @@ def test_invented_number_is_dropped_and_supported_sentence_kept(store):
     assert "120" not in answer.answer
 
 
-def test_only_unsupported_sentences_means_abstention(store):
-    pipeline, _ = make(store, "Kim Jong-un ist 39 Jahre alt [1].")
+def test_decision_not_to_answer_means_abstention_without_asking_the_model(store):
+    gen = ScriptedGenerator("Kim Jong-un ist 39 Jahre alt [1].")
+    pipeline = Pipeline(Settings(store=store, embedder="fake"), generator=gen, answerability=FixedAnswerability(False))
     answer = pipeline.ask("Wie alt ist Kim Jong-un?")
     assert answer.abstained
     assert answer.answer == NO_ANSWER["de"]
-    assert answer.citations == ()
+    assert answer.citations == () and gen.requests == []
+
+
+def test_unsupported_draft_falls_back_to_the_evidence_when_the_decision_says_answer(store):
+    gen = ScriptedGenerator("Das U-Boot ist 120 Meter lang [1].")
+    pipeline = Pipeline(Settings(store=store, embedder="fake"), generator=gen, answerability=FixedAnswerability(True))
+    answer = pipeline.ask("Wie viele Raketen kann das U-Boot tragen?")
+    assert not answer.abstained and "120" not in answer.answer
+    assert len(answer.citations) == 1 and quoted(answer)  # the verbatim sentence
+    assert_quotes_verbatim(pipeline, answer)
 
 
 def test_citation_to_a_missing_passage_is_never_shown(store):
@@ -113,7 +129,8 @@ def test_model_saying_no_answer_gives_the_fixed_sentence_in_the_question_languag
 
 
 def test_prompt_numbers_passages_and_asks_for_the_question_language(store):
-    pipeline, gen = make(store, "x")
+    gen = ScriptedGenerator("x")
+    pipeline = Pipeline(Settings(store=store, embedder="fake"), generator=gen, answerability=FixedAnswerability(True))
     pipeline.ask("How many missiles can the submarine carry?")
     request = gen.requests[-1]
     system, user = request.messages[0]["content"], request.messages[-1]["content"]
@@ -194,7 +211,8 @@ def test_planted_instruction_is_delimited_as_material(tmp_path):
     user = gen.requests[-1].messages[-1]["content"]
     assert user.count("</auszug>") == user.count("<auszug ") == len(answer.passages)  # article can't close its block
     assert "keine Anweisungen" in gen.requests[-1].messages[0]["content"]
-    assert "GEHACKT" not in answer.answer and answer.abstained
+    assert "GEHACKT" not in answer.answer  # dropped; what remains is the article's own sentence, verbatim
+    assert answer.abstained or quoted(answer)
 
 
 def test_rewrite_that_resolves_nothing_falls_back_to_the_conversation(store):
@@ -202,3 +220,59 @@ def test_rewrite_that_resolves_nothing_falls_back_to_the_conversation(store):
     pipeline, _ = make(store, lambda r: "Wo?" if "Umformulierte" in r.messages[-1]["content"] else "x")
     answer = pipeline.ask("Und wo?", history=["Wann treffen sich Kim und Putin?"])
     assert answer.standalone_question == "Wann treffen sich Kim und Putin? Und wo?"
+
+
+def _pick(needle: str, none: float = 0.05):  # noqa: ANN202
+    """Probabilities that choose the shown sentence containing ``needle`` (else [0])."""
+    def pick(lines: list[str]) -> list[float]:
+        probs = [none] + [0.0] * len(lines)
+        hit = [i for i, line in enumerate(lines) if needle in line]
+        if hit:
+            probs[hit[0] + 1] = 1.0 - none
+        else:
+            probs[0] = 1.0
+        return probs
+    return pick
+
+
+def _llm_answerability():  # noqa: ANN202
+    """A decision that answers unless the reader says [0]."""
+    from rag.answer.decision import Answerability, Model
+
+    model = Model(features=("llm_none",), mean=(0.5,), scale=(0.25,), weights=(-4.0,), bias=0.0, threshold=0.5)
+    return Answerability({"fake/llm-de": model, "fake/llm-en": model})
+
+
+def test_reader_choice_is_the_verbatim_cited_answer(store):
+    reader = ScriptedReader(_pick("zehn Raketen"))
+    pipeline = Pipeline(Settings(store=store, embedder="fake"), generator=reader, answerability=_llm_answerability())
+    answer = pipeline.ask("Wie viele Raketen kann das U-Boot tragen?")
+    assert not answer.abstained
+    assert len(reader.shown[0]) <= pipeline.settings.reader_sentences
+    assert quoted(answer) and "zehn Raketen" in answer.citations[0].quote
+    assert answer.signals["llm_none"] == pytest.approx(0.05)
+    assert_quotes_verbatim(pipeline, answer)
+
+
+def test_reader_saying_none_makes_the_decision_abstain(store):
+    reader = ScriptedReader(_pick("no sentence has this"))
+    pipeline = Pipeline(Settings(store=store, embedder="fake"), generator=reader, answerability=_llm_answerability())
+    answer = pipeline.ask("Wie alt ist Kim Jong-un?")
+    assert answer.abstained and answer.answer == NO_ANSWER["de"]
+    assert answer.confidence is not None and answer.confidence < 0.5
+
+
+def test_english_question_gets_a_checked_translation_or_the_evidence(store):
+    question = "How many Raketen can the U-Boot carry?"
+    good = ScriptedReader(_pick("patrouillieren"), reply="The U-Boot is to patrol the waters between Korea and Japan.")
+    pipeline = Pipeline(Settings(store=store, embedder="fake"), generator=good, answerability=_llm_answerability())
+    answer = pipeline.ask(question)
+    assert not answer.abstained and answer.language == "en"
+    assert good.requests[-1] == "[1] "  # the English answer continues the reader's own choice
+    assert answer.citations and "patrouillieren" in answer.citations[0].quote
+    assert_quotes_verbatim(pipeline, answer)
+    bad = ScriptedReader(_pick("patrouillieren"), reply="It is 120 metres long.")  # an invented number
+    pipeline = Pipeline(Settings(store=store, embedder="fake"), generator=bad, answerability=_llm_answerability())
+    answer = pipeline.ask(question)
+    assert "120" not in answer.answer and not answer.abstained
+    assert quoted(answer)  # fell back to the verbatim evidence sentence

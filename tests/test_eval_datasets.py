@@ -86,3 +86,31 @@ def test_load_dataset_unknown_name():
 def test_xquad_missing_folder_says_what_to_pass(tmp_path):
     with pytest.raises(FileNotFoundError, match="xquad.de.json"):
         load_xquad("de", tmp_path)
+
+
+def test_withheld_protocol_splits_by_article_and_withholds_paragraphs() -> None:
+    from eval.datasets import load_xquad_withheld, seeded_sample
+
+    cal = load_xquad_withheld("de", split="calibration")
+    test = load_xquad_withheld("de", split="test")
+    corpus = {c.source for c in test.corpus}
+    assert corpus == {c.source for c in cal.corpus}  # one store serves both halves
+    assert len(corpus) == 192 and test.meta["withheld"] == 48
+    withheld = set(test.meta["withheld_sources"])
+    assert not withheld & corpus
+    full = {i.id: i for i in load_xquad("de").items}
+    for ds, split in ((cal, "calibration"), (test, "test")):
+        assert {i.split for i in ds.items} == {split}
+        for item in ds.items:
+            source = full[item.id].sources[0]
+            assert item.answerable == (source not in withheld)
+            assert item.answerable == bool(item.answers)
+    articles = lambda ds: {full[i.id].sources[0].split("/")[1] for i in ds.items}  # noqa: E731
+    assert not articles(cal) & articles(test)  # no article in both halves
+    assert len(cal.items) + len(test.items) == 1190
+    assert sum(not i.answerable for i in test.items) >= 100
+    sample = seeded_sample(test.items, 300)
+    assert len(sample) == 300 and sum(i.answerable for i in sample) == 200
+    assert sample == seeded_sample(test.items, 300)  # seeded: the same every time
+    en = load_xquad_withheld("en", split="test")
+    assert [i.answerable for i in en.items] == [i.answerable for i in test.items]

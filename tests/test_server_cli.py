@@ -62,7 +62,8 @@ def test_rag_serve_process(tmp_path: Path) -> None:
                 pass
             assert time.monotonic() < deadline, f"rag serve did not come up: {log_path.read_text()}"
             time.sleep(0.3)
-        assert health.json() == {"status": "ok", "articles": 5, "embedder": "fake", "generator": "extractive"}
+        assert health.json() == {"status": "ok", "ready": True, "articles": 5, "embedder": "fake",
+                                 "generator": "extractive"}
         answer = httpx.post(f"{url}/v1/ask", json={"question": QUESTION}, timeout=60).json()
         assert answer["citations"] and answer["generator"] == "extractive"
         assert httpx.get(f"{url}/openapi.json", timeout=10).status_code == 200

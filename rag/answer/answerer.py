@@ -1,15 +1,23 @@
-"""Question -> grounded Answer: rewrite, retrieve, select evidence, generate, check.
+"""Question -> grounded Answer: rewrite, retrieve, select evidence, read, decide, check.
 
-Whether to answer is decided here, not left to the model's obedience:
+Answering is a chain of measured decisions; the model reads and chooses more than it writes:
 1. a follow-up is rewritten into a standalone question (by the LLM when there is one,
-   validated; otherwise by carrying the previous question's words along);
-2. with no passages (or, for the extractive generator, no sentence matching the
-   question) the answer is the fixed no-answer sentence and no model is called;
-3. the model sees only the most relevant sentences (``context_sentences`` of them over all
-   passages), under their passage numbers;
-4. every generated sentence is checked against the passage it cites (numbers must be
-   there, plus a support score); an unsupported sentence is re-cited to the passage that
-   supports it, or dropped; if nothing supported remains, the answer abstains.
+   validated; otherwise, and when the rewrite loses the conversation's subject, retrieval
+   runs over both turns);
+2. evidence selection is sentence retrieval: every sentence of the retrieved passages is
+   ranked by dense similarity (plus calibrated word overlap and passage rank), and the
+   reader sees the best ``reader_sentences`` of them, numbered;
+3. a reader with logits (the local LLM) picks one numbered sentence or [0] "none" from its
+   first-token distribution (one prompt evaluation); the extractive reader takes the best
+   ranked one;
+4. whether to answer is decided by :mod:`rag.answer.decision` from the sentence and
+   passage similarities and the reader's P(none), calibrated on public data;
+5. the answer is the chosen sentence, verbatim, cited; for an English question over German
+   articles an LLM also writes it in English, and that translation is kept only when the
+   grounding check supports it. A writer without logits (an OpenAI-compatible server)
+   drafts from the top sentences; its sentences are checked, re-cited or dropped, and when
+   none survives but the decision says the evidence answers, the chosen sentence is the
+   answer: an answer never holds less than the extractive one from the same evidence.
 Every citation resolves to a verbatim span of the article (``quote == text[start:end]``).
 """
 
@@ -17,27 +25,38 @@ from __future__ import annotations
 
 import re
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import replace
+
+import numpy as np
 
 from rag.answer.citations import Claim, parse_answer, render_claims, valid_cites
-from rag.answer.evidence import DEFAULT_RANGE, SIMILARITY_RANGE, Evidence, VectorCache
-from rag.answer.generators import ExtractiveChoice, Generator, GenerationRequest
-from rag.answer.prompts import (EXAMPLE, NO_ANSWER, NO_ANSWER_PATTERNS, PASSAGE, REWRITE_SYSTEM, REWRITE_USER, SYSTEM,
-                                USER, render)
+from rag.answer.decision import Answerability, Decision, Signals
+from rag.answer.evidence import DEFAULT_RANGE, SIMILARITY_RANGE, Evidence, RankWeights, Sentence, VectorCache
+from rag.answer.generators import ExtractiveChoice, GenerationRequest, Generator
+from rag.answer.prompts import (EXAMPLE, NO_ANSWER, NO_ANSWER_PATTERNS, PASSAGE, PICK_EXAMPLES, PICK_LINE, PICK_PREFIX,
+                                PICK_SYSTEM, PICK_USER, REWRITE_SYSTEM, REWRITE_USER, SYSTEM, USER, render)
 from rag.lang import detect_language
 from rag.settings import Settings
 from rag.types import Answer, Citation, Passage
 
-# Extractive only: below this no retrieved sentence matches the question; abstain. An LLM
-# is always asked (when there are passages): its answer is then checked sentence by sentence.
-MIN_RELEVANCE = 0.35
+Retrieve = Callable[[str, int], tuple[list[Passage], float]]
+Embed = Callable[[list[str], str], np.ndarray]
 
 
 class Answerer:
-    def __init__(self, pipeline, generator: Generator, settings: Settings) -> None:  # noqa: ANN001
-        self.pipeline = pipeline
+    """Takes what it uses: a retrieve function, the embedder's embed, the keyword idf, a
+    generator, the settings, and the calibrated answerability models."""
+
+    def __init__(self, retrieve: Retrieve, embed: Embed, idf: Callable[[str], float], generator: Generator,
+                 settings: Settings, answerability: Answerability | None = None) -> None:
+        self._retrieve = retrieve
+        self._embed = embed
+        self._idf = idf
         self.generator = generator
         self.settings = settings
+        self._answerability = answerability or Answerability.load()
+        self._rank = self._answerability.rank_weights(settings.embedder)
         self._vectors = VectorCache()
 
     # ----- public
@@ -45,31 +64,90 @@ class Answerer:
         t0 = time.perf_counter()
         language = detect_language(question)
         standalone = self.rewrite(question, history, language) if history else question
-        passages, retrieve_s = self.pipeline.retrieve_timed(standalone, self.settings.top_k)
-        timings = {"retrieve_s": retrieve_s}
         cross = language != "de"  # the articles are German; an English question needs cross-lingual matching
-        evidence = Evidence(passages, self.pipeline.embedder.embed, self.pipeline.keyword.idf,
-                            SIMILARITY_RANGE.get(self.settings.embedder, DEFAULT_RANGE), self._vectors)
-        relevance = evidence.relevance(standalone, cross)
+        passages, evidence, relevance, order, retrieve_s = self.select(standalone, cross)
+        timings = {"retrieve_s": retrieve_s}
         base = dict(question=question, standalone_question=standalone, language=language,
                     generator=self.generator.name, passages=tuple(passages))
-
-        gate = not self.generator.is_llm and not cross  # cross-lingual relevance has no usable absolute scale
-        if not evidence.sentences or (gate and float(relevance.max()) < MIN_RELEVANCE):
-            text = NO_ANSWER[language]
-            yield text
-            yield self._finish(Answer(answer=text, abstained=True, timings=timings, **base), t0, t0)
+        if not evidence.sentences:
+            yield from self._abstain_stream(base, language, timings, t0, None)
             return
-
-        request = self._request(standalone, language, evidence, relevance, gate)
-        draft, first = [], None
-        for piece in self.generator.generate(request):
-            if first is None:
-                first = time.perf_counter()
-            draft.append(piece)
-            yield piece
-        answer = self.check("".join(draft), evidence, language, cross, passages)
+        candidates = order[: self.settings.reader_sentences]
+        signals = _signals(evidence.cosines(standalone), passages,
+                           float(evidence.lexical_scores(standalone).max()))
+        pick, kind = 0, "extractive"
+        choose = getattr(self.generator, "choose", None)
+        if choose is not None:
+            started = time.perf_counter()
+            probs = choose(pick_messages(language, [evidence.sentences[i].text for i in candidates], standalone),
+                           PICK_PREFIX, [str(n) for n in range(len(candidates) + 1)])
+            timings["read_s"] = time.perf_counter() - started
+            signals = replace(signals, llm_none=probs[0])
+            pick, kind = int(np.argmax(probs[1:])), "llm"
+        decision = self._answerability.decide(signals, kind, language, self.settings.embedder)
+        if not decision.answer:
+            yield from self._abstain_stream(base, language, timings, t0, decision, signals)
+            return
+        chosen = evidence.sentences[candidates[pick]]
+        first: float | None = None
+        if not self.generator.is_llm or (choose is not None and not cross):
+            text = _cite(chosen.text, chosen.passage + 1)  # the reader's choice, verbatim
+            first = time.perf_counter()
+            yield text
+            answer = self._quote_answer(chosen, passages)
+        else:
+            draft: list[str] = []
+            for piece in self._write(standalone, language, evidence, relevance, chosen, candidates, pick):
+                if first is None:
+                    first = time.perf_counter()
+                draft.append(piece)
+                yield piece
+            written = "".join(draft)
+            if choose is not None:  # a translation of the chosen sentence: cite it
+                written = _cite(written.strip(), chosen.passage + 1) if written.strip() else ""
+            answer = self.check(written, evidence, language, cross, passages)
+            said_none = bool(NO_ANSWER_PATTERNS.search(written[:200])) or not written.strip()
+            if answer["abstained"] and not said_none:
+                # The check dropped what was written, but the decision says the evidence answers:
+                # fall back to the evidence, not to silence. (A writer that itself says the
+                # passages hold nothing is believed: it is the only LLM signal it gives.)
+                answer = self._quote_answer(chosen, passages)
+        answer = {**answer, "confidence": decision.probability, "signals": signals.to_json()}
         yield self._finish(Answer(timings=timings, **base, **answer), t0, first)
+
+    def select(self, question: str, cross: bool) -> tuple[list[Passage], Evidence, np.ndarray, list[int], float]:
+        """Evidence selection as sentence retrieval: the passages, their sentences, each
+        sentence's relevance, and the sentence indices best first (eval measures this too)."""
+        passages, retrieve_s = self._retrieve(question, self.settings.top_k)
+        evidence = Evidence(passages, self._embed, self._idf,
+                            SIMILARITY_RANGE.get(self.settings.embedder, DEFAULT_RANGE), self._vectors)
+        relevance = evidence.relevance(question, cross, self._rank) if evidence.sentences else np.zeros(0)
+        order = [int(i) for i in np.argsort(-relevance, kind="stable")]
+        return passages, evidence, relevance, order, retrieve_s
+
+    def _abstain_stream(self, base: dict, language: str, timings: dict, t0: float, decision: Decision | None,
+                        signals: Signals | None = None) -> Iterator[str | Answer]:
+        text = NO_ANSWER[language]
+        yield text
+        extra = {"confidence": decision.probability if decision else 0.0,
+                 "signals": signals.to_json() if signals else {}}
+        yield self._finish(Answer(answer=text, abstained=True, timings=timings, **base, **extra), t0, t0)
+
+    def _quote_answer(self, chosen: Sentence, passages: Sequence[Passage]) -> dict:
+        p = passages[chosen.passage]
+        quote = p.text[chosen.start - p.start: chosen.end - p.start]
+        citation = Citation(n=chosen.passage + 1, passage_id=p.id, source=p.source, start=chosen.start,
+                            end=chosen.end, quote=quote)
+        return {"answer": _cite(chosen.text, chosen.passage + 1), "abstained": False, "citations": (citation,)}
+
+    def _write(self, question: str, language: str, evidence: Evidence, relevance: np.ndarray, chosen: Sentence,
+               candidates: list[int], pick: int) -> Iterator[str]:
+        cont = getattr(self.generator, "continue_reply", None)
+        if cont is not None:  # an English answer to the sentence the reader chose
+            messages = pick_messages(language, [evidence.sentences[i].text for i in candidates], question)
+            yield from cont(messages, f"{PICK_PREFIX}{pick + 1}] ", 60)
+            return
+        yield from self.generator.generate(self._request(question, language, evidence, relevance))
 
     def _finish(self, answer: Answer, t0: float, first: float | None) -> Answer:
         now = time.perf_counter()
@@ -80,7 +158,12 @@ class Answerer:
 
     def warm(self) -> None:
         """Read the fixed prompt prefix of each language into a local model's prompt cache,
-        so that the first question pays only for its own passages."""
+        so that the first question pays only for its own sentences."""
+        choose = getattr(self.generator, "choose", None)
+        if choose is not None:
+            for language in NO_ANSWER:
+                choose(pick_messages(language, ["…"], "…"), PICK_PREFIX, ["0", "1"])
+            return
         warm = getattr(self.generator, "warm", None)
         if warm is not None:
             warm([_answer_messages(language, "…") for language in NO_ANSWER])
@@ -110,17 +193,12 @@ class Answerer:
             return fallback
         return text
 
-    def _request(self, question: str, language: str, evidence: Evidence, relevance,  # noqa: ANN001
-                 gate: bool) -> GenerationRequest:
+    def _request(self, question: str, language: str, evidence: Evidence, relevance: np.ndarray) -> GenerationRequest:
         blocks = [render(PASSAGE[language], n=i + 1, text=_neutralize(text))
                   for i, text in evidence.context(relevance, self.settings.context_sentences).items()]
         messages = _answer_messages(language, render(USER[language], passages="\n\n".join(blocks), question=question))
-        order = sorted(range(len(evidence.sentences)), key=lambda i: -relevance[i])
-        ranked = tuple((evidence.sentences[i].passage + 1, evidence.sentences[i].text) for i in order
-                       if not gate or relevance[i] >= MIN_RELEVANCE)
-        # The extractive answer: the best sentence, plus the next one only when nearly as relevant.
-        if len(ranked) > 1 and relevance[order[1]] < 0.9 * relevance[order[0]]:
-            ranked = ranked[:1]
+        best = int(np.argmax(relevance))
+        ranked = ((evidence.sentences[best].passage + 1, evidence.sentences[best].text),)
         return GenerationRequest(messages, self.settings.max_answer_tokens, language, ExtractiveChoice(ranked))
 
     def check(self, draft: str, evidence: Evidence, language: str, cross: bool,
@@ -185,3 +263,28 @@ _MARKUP = re.compile(r"</?[A-Za-z][\w:-]*(?:\s[^<>]*)?/?>")  # an HTML tag: "<b>
 def _neutralize(text: str) -> str:
     """Article text cannot close its own delimiter and pose as the prompt."""
     return re.sub(r"</?\s*(auszug|excerpt)[^>]*>", " ", text, flags=re.I)
+
+
+def pick_messages(language: str, sentences: Sequence[str], question: str) -> list[dict[str, str]]:
+    """The reader's prompt: fixed system text and two worked examples (one answerable, one
+    not; a neutral subject), then the numbered candidate sentences and the question."""
+    messages = [{"role": "system", "content": PICK_SYSTEM[language]}]
+    for user, reply in PICK_EXAMPLES[language]:
+        messages += [{"role": "user", "content": user}, {"role": "assistant", "content": reply}]
+    lines = "\n".join(render(PICK_LINE, n=i + 1, text=_neutralize(" ".join(t.split()))) for i, t in enumerate(sentences))
+    messages.append({"role": "user", "content": render(PICK_USER[language], sentences=lines, question=question)})
+    return messages
+
+
+def _signals(cosines: np.ndarray, passages: Sequence[Passage], lexical_top: float) -> Signals:
+    top = sorted((float(c) for c in cosines), reverse=True)[:5]
+    passage_dense = max((p.dense_score for p in passages if p.dense_score is not None), default=top[0])
+    return Signals(dense_top=top[0], dense_margin=top[0] - float(np.median(top)), passage_dense=float(passage_dense),
+                   lexical_top=lexical_top)
+
+
+def _cite(text: str, n: int) -> str:
+    body = text.strip()
+    stop = body[-1] if body and body[-1] in ".!?" else "."
+    body = body[:-1] if body and body[-1] in ".!?" else body
+    return f"{body.rstrip()} [{n}]{stop}"

