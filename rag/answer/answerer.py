@@ -49,7 +49,8 @@ class Answerer:
     generator, the settings, and the calibrated answerability models."""
 
     def __init__(self, retrieve: Retrieve, embed: Embed, idf: Callable[[str], float], generator: Generator,
-                 settings: Settings, answerability: Answerability | None = None) -> None:
+                 settings: Settings, answerability: Answerability | None = None,
+                 vectors: VectorCache | None = None) -> None:
         self._retrieve = retrieve
         self._embed = embed
         self._idf = idf
@@ -57,7 +58,9 @@ class Answerer:
         self.settings = settings
         self._answerability = answerability or Answerability.load()
         self._rank = self._answerability.rank_weights(settings.embedder)
-        self._vectors = VectorCache()
+        # Sentence vectors, shared by every answerer of one pipeline (the warm-up's included):
+        # a per-answerer cache made the first burst after start-up embed every sentence again.
+        self._vectors = vectors if vectors is not None else VectorCache()
 
     # ----- public
     def stream(self, question: str, history: list[str]) -> Iterator[str | Answer]:
