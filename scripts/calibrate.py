@@ -60,10 +60,9 @@ def best_threshold(p: np.ndarray, y: np.ndarray, target_abstention: float) -> fl
 def rank_weights(pipeline, items, lang: str) -> tuple[RankWeights, dict]:  # noqa: ANN001
     """Grid search: the weights whose top-``reader_sentences`` holds the gold answer sentence most often."""
     budget = pipeline.settings.reader_sentences
-    rows = []
-    cache = None
     from rag.answer.evidence import VectorCache
 
+    rows = []
     cache = VectorCache()
     for item in items:
         if not item.answerable or not item.evidence:

@@ -276,3 +276,17 @@ def test_english_question_gets_a_checked_translation_or_the_evidence(store):
     answer = pipeline.ask(question)
     assert "120" not in answer.answer and not answer.abstained
     assert quoted(answer)  # fell back to the verbatim evidence sentence
+
+
+def test_the_question_is_embedded_once_per_answer(store):
+    """Ranking and the answerability signals share one query embedding."""
+    from conftest import CountingEmbedder
+
+    from index.embed import FakeEmbedder
+
+    embedder = CountingEmbedder(FakeEmbedder())
+    pipeline = Pipeline(Settings(store=store, embedder="fake", generator="extractive"), embedder=embedder)
+    pipeline.ask("Wie viele Raketen kann das U-Boot tragen?")
+    embedder.queries.clear()
+    pipeline.ask("Wie viele Raketen kann das U-Boot tragen?")
+    assert embedder.queries == ["Wie viele Raketen kann das U-Boot tragen?"] * 2  # retrieval + sentences

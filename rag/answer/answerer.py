@@ -32,7 +32,7 @@ import numpy as np
 
 from rag.answer.citations import Claim, parse_answer, render_claims, valid_cites
 from rag.answer.decision import Answerability, Decision, Signals
-from rag.answer.evidence import DEFAULT_RANGE, SIMILARITY_RANGE, Evidence, RankWeights, Sentence, VectorCache
+from rag.answer.evidence import DEFAULT_RANGE, SIMILARITY_RANGE, Evidence, Sentence, VectorCache
 from rag.answer.generators import ExtractiveChoice, GenerationRequest, Generator
 from rag.answer.prompts import (EXAMPLE, NO_ANSWER, NO_ANSWER_PATTERNS, PASSAGE, PICK_EXAMPLES, PICK_LINE, PICK_PREFIX,
                                 PICK_SYSTEM, PICK_USER, REWRITE_SYSTEM, REWRITE_USER, SYSTEM, USER, render)

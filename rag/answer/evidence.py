@@ -140,6 +140,7 @@ class Evidence:
                 if len(text.split()) >= 2:
                     self.sentences.append(Sentence(i, p.start + s, p.start + e, text))
         self._vectors: np.ndarray | None = None  # embedded only when a dense score is needed
+        self._cosines: tuple[str, np.ndarray] | None = None  # the last question's cosines
         self._terms = [set(analyze(s.text)) for s in self.sentences]
         self._numbers = [numbers(s.text) for s in self.sentences]
 
@@ -174,10 +175,13 @@ class Evidence:
         return self._lexical(question) if self.sentences else np.zeros(1)
 
     def cosines(self, question: str) -> np.ndarray:
-        """Raw cosine similarity of the question to every sentence."""
+        """Raw cosine similarity of the question to every sentence (the question is embedded
+        once: ranking and the answerability signals both ask for it)."""
         if not self.sentences:
             return np.zeros(0)
-        return self._sentence_vectors() @ self._embed([question], "query")[0]
+        if self._cosines is None or self._cosines[0] != question:
+            self._cosines = (question, self._sentence_vectors() @ self._embed([question], "query")[0])
+        return self._cosines[1]
 
     def relevance(self, question: str, cross_lingual: bool, weights: RankWeights | None = None) -> np.ndarray:
         """How well each sentence matches the question; for ranking, not for deciding.
