@@ -37,11 +37,12 @@ class EvalItem:
     evidence: str = ""  # a verbatim span of a source that supports the answer
     history: tuple[str, ...] = ()  # earlier user turns of the conversation, oldest first
     split: str = ""  # withheld protocol: "calibration" or "test" (by XQuAD article, never both)
+    reason: str = ""  # why an item is unanswerable: "withheld" (paragraph left out) or "removed" (sentence cut)
 
     def to_json(self) -> dict:
         return {"id": self.id, "question": self.question, "lang": self.lang, "answerable": self.answerable,
                 "sources": list(self.sources), "answers": list(self.answers), "evidence": self.evidence,
-                "history": list(self.history), "split": self.split}
+                "history": list(self.history), "split": self.split, "reason": self.reason}
 
 
 @dataclass(frozen=True)
@@ -169,7 +170,8 @@ SPLITS = ("calibration", "test", "all")
 
 
 def load_xquad_withheld(lang: str = "de", folder: str | Path = XQUAD_DIR, *, split: str = "test",
-                        seed: int = WITHHELD_SEED, share: float = WITHHELD_SHARE) -> Dataset:
+                        seed: int = WITHHELD_SEED, share: float = WITHHELD_SHARE,
+                        removed_share: float = 0.0) -> Dataset:
     """XQuAD with a seeded ``share`` of its paragraphs left out of the corpus.
 
     Questions about an indexed paragraph are answerable; questions about a withheld one are
@@ -177,6 +179,14 @@ def load_xquad_withheld(lang: str = "de", folder: str | Path = XQUAD_DIR, *, spl
     48 XQuAD articles are split (seeded) into a calibration half and a test half, so that
     no article is in both: thresholds and weights are fitted on ``calibration`` only, and
     ``test`` reports them. ``split="all"`` keeps both halves.
+
+    ``removed_share`` > 0 adds on-topic unanswerable questions (``xquad-de-removed``): in a
+    seeded share of the indexed paragraphs, the sentence that answers one question is cut
+    from the indexed text. That question (and any other whose answer went with it) becomes
+    unanswerable while the rest of its paragraph stays indexed: retrieval finds the right
+    paragraph, and only the fact is missing, as with most unanswerable questions about news.
+    A question whose answer string also occurs outside the cut sentence is left out (neither
+    label would be certain). Withheld paragraphs and the halves are the same as without it.
     """
     import random
 
@@ -189,21 +199,71 @@ def load_xquad_withheld(lang: str = "de", folder: str | Path = XQUAD_DIR, *, spl
     articles = sorted({s.split("/")[1] for s in sources})
     rng.shuffle(articles)
     calibration = set(articles[: len(articles) // 2])
-    corpus = tuple(c for c in full.corpus if c.source not in withheld)
+    corpus = [c for c in full.corpus if c.source not in withheld]
+    removed: dict[str, set[str]] = {}  # source -> ids of the questions whose sentence was cut
+    dropped: set[str] = set()
+    if removed_share > 0:
+        corpus, removed, dropped = _cut_answers(corpus, full.items, random.Random(f"{seed}-removed"), removed_share)
     items = []
     for item in full.items:
         half = "calibration" if item.sources[0].split("/")[1] in calibration else "test"
-        if split != "all" and half != split:
+        if (split != "all" and half != split) or item.id in dropped:
             continue
-        answerable = item.sources[0] not in withheld
+        reason = ("withheld" if item.sources[0] in withheld
+                  else "removed" if item.id in removed.get(item.sources[0], ()) else "")
+        answerable = not reason
         items.append(EvalItem(id=item.id, question=item.question, lang=item.lang, answerable=answerable,
                               sources=item.sources if answerable else (), answers=item.answers if answerable else (),
-                              evidence=item.evidence if answerable else "", split=half))
+                              evidence=item.evidence if answerable else "", split=half, reason=reason))
+    corpus = tuple(corpus)
     digest = hashlib.sha256("\x00".join(f"{c.source}\x01{c.text}" for c in corpus).encode()).hexdigest()[:10]
-    return Dataset(name=f"xquad-{lang}-withheld" + ("" if split == "test" else f"-{split}"), items=tuple(items),
-                   corpus=corpus, corpus_id=f"xquad-withheld-{digest}",
+    kind = "removed" if removed_share > 0 else "withheld"
+    return Dataset(name=f"xquad-{lang}-{kind}" + ("" if split == "test" else f"-{split}"), items=tuple(items),
+                   corpus=corpus, corpus_id=f"xquad-{kind}-{digest}",
                    meta={**full.meta, "paragraphs": len(corpus), "withheld": len(withheld), "seed": seed,
-                         "split": split, "withheld_sources": sorted(withheld)})
+                         "split": split, "withheld_sources": sorted(withheld),
+                         "removed_share": removed_share, "removed_questions": sum(map(len, removed.values())),
+                         "left_out_questions": len(dropped)})
+
+
+REMOVED_SHARE = 0.5
+
+
+def _cut_answers(corpus: list[CorpusText], items: tuple[EvalItem, ...], rng, share: float  # noqa: ANN001
+                 ) -> tuple[list[CorpusText], dict[str, set[str]], set[str]]:
+    """Cut one question's answer sentence from a seeded ``share`` of the paragraphs.
+
+    Returns the new corpus, the ids made unanswerable per source, and the ids left out
+    because their label became uncertain (answer string still elsewhere in the text)."""
+    by_source: dict[str, list[EvalItem]] = {}
+    for item in items:
+        by_source.setdefault(item.sources[0], []).append(item)
+    out, removed, dropped = [], {}, set()
+    for doc in corpus:
+        questions = by_source.get(doc.source, [])
+        if not questions or rng.random() >= share:
+            out.append(doc)
+            continue
+        target = rng.choice(questions)
+        start = doc.text.find(target.evidence) if target.evidence else -1
+        if start < 0:
+            out.append(doc)
+            continue
+        text = (doc.text[:start].rstrip() + " " + doc.text[start + len(target.evidence):].lstrip()).strip()
+        if any(a and a in text for a in target.answers):  # the fact is still there: no cut
+            out.append(doc)
+            continue
+        gone = set()
+        for q in questions:
+            was = any(a and a in doc.text for a in q.answers)
+            still = any(a and a in text for a in q.answers)
+            if was and not still:
+                gone.add(q.id)
+            elif q.evidence and q.evidence not in text:
+                dropped.add(q.id)  # its sentence went, its answer string is elsewhere: uncertain
+        removed[doc.source] = gone
+        out.append(CorpusText(source=doc.source, title=doc.title, text=text))
+    return out, removed, dropped
 
 
 def seeded_sample(items: tuple[EvalItem, ...], n: int, seed: int = WITHHELD_SEED) -> tuple[EvalItem, ...]:
@@ -232,14 +292,15 @@ def load_dataset(name_or_path: str, *, max_paragraphs: int | None = None) -> Dat
         return load_gold()
     if name_or_path in XQUAD_NAMES:
         return load_xquad(name_or_path[-2:], max_paragraphs=max_paragraphs)
-    withheld = re.fullmatch(r"xquad-(de|en)-withheld(?:-(calibration|test|all))?", name_or_path)
+    withheld = re.fullmatch(r"xquad-(de|en)-(withheld|removed)(?:-(calibration|test|all))?", name_or_path)
     if withheld:
-        return load_xquad_withheld(withheld.group(1), split=withheld.group(2) or "test")
+        return load_xquad_withheld(withheld.group(1), split=withheld.group(3) or "test",
+                                   removed_share=REMOVED_SHARE if withheld.group(2) == "removed" else 0.0)
     path, _, lang = name_or_path.partition(":")
     if Path(path).is_dir():
         return load_xquad(lang or "de", path, max_paragraphs=max_paragraphs)
     if Path(path).suffix == ".jsonl" and Path(path).is_file():
         return load_gold(path)
     raise FileNotFoundError(f"Unknown dataset {name_or_path!r}: use gold, xquad-de, xquad-en, "
-                            "xquad-de-withheld[-calibration|-all], xquad-en-withheld[...], a .jsonl gold "
+                            "xquad-de-withheld[-calibration|-all], xquad-en-withheld[...], xquad-de-removed[...], a .jsonl gold "
                             "file, or an XQuAD folder (FOLDER or FOLDER:en).")

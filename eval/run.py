@@ -33,7 +33,7 @@ def evaluate(dataset: Dataset, pipeline, *, generator: str | None = None,  # noq
              calibrate_judge: bool | None = None, on_record: Callable[[dict], None] | None = None) -> dict:
     """Evaluate ``dataset`` on ``pipeline`` (indexing its corpus first if needed)."""
     started = time.perf_counter()
-    withheld = "withheld" in dataset.name  # a seeded sample that keeps both kinds of question
+    withheld = "withheld" in dataset.meta  # the withheld protocols: a seeded sample keeps both kinds of question
     items = (seeded_sample(dataset.items, limit) if withheld else dataset.items[:limit]) if limit else dataset.items
     indexing = ensure_indexed(pipeline, dataset, progress=progress)
     report: dict = {

@@ -97,6 +97,12 @@ class Settings(BaseSettings):
         description="Sentences the LLM sees: the most relevant ones over all passages. Each costs prompt time "
         "(the 1.5B model reads ~20 tokens/s on 2 cores).",
     )
+    reader_verify: bool = Field(
+        default=True,
+        description="After the local reader picks a sentence, ask it once more whether that sentence answers the "
+        "question (yes/no logits, a continuation of the same prompt: ~40 new tokens). Its P(yes) is a signal of "
+        "the answerability decision.",
+    )
     reader_sentences: int = Field(
         default=6, ge=1, le=9,
         description="Numbered candidate sentences the reader chooses from (the best ranked over all passages). "

@@ -48,12 +48,20 @@ class ScriptedReader(ScriptedGenerator):
     """A reader with logits: ``choose`` returns scripted option probabilities from a function
     of the numbered sentences it is shown (like the local LLM's first-token distribution)."""
 
-    def __init__(self, pick: Callable[[list[str]], list[float]], reply: str = "", name: str = "reader") -> None:
+    def __init__(self, pick: Callable[[list[str]], list[float]], reply: str = "", name: str = "reader",
+                 verify: float = 0.9) -> None:
         super().__init__(reply, name)
         self.pick = pick
+        self.verify = verify  # P(yes) of the yes/no check after the pick
         self.shown: list[list[str]] = []
+        self.checked: list[str] = []  # the check questions asked
 
     def choose(self, messages, prefix: str, options):  # noqa: ANN001, ANN201
+        from rag.answer.prompts import VERIFY_OPTIONS
+
+        if tuple(options) in VERIFY_OPTIONS.values():
+            self.checked.append(messages[-1]["content"])
+            return [self.verify, 1.0 - self.verify]
         lines = [line.split("] ", 1)[1] for line in messages[-1]["content"].split("\n") if line.startswith("[")]
         self.shown.append(lines)
         return self.pick(lines)

@@ -290,3 +290,43 @@ def test_the_question_is_embedded_once_per_answer(store):
     embedder.queries.clear()
     pipeline.ask("Wie viele Raketen kann das U-Boot tragen?")
     assert embedder.queries == ["Wie viele Raketen kann das U-Boot tragen?"] * 2  # retrieval + sentences
+
+
+def test_reader_checks_its_pick_and_the_check_is_a_signal(store):
+    """The yes/no check continues the pick conversation (same prompt, then the pick) and
+    names the picked sentence's number; its P(yes) reaches the decision."""
+    from rag.answer.decision import Answerability, Model
+
+    reader = ScriptedReader(_pick("zehn Raketen"), verify=0.2)
+    model = Model(features=("llm_verify",), mean=(0.5,), scale=(0.25,), weights=(4.0,), bias=0.0, threshold=0.5)
+    pipeline = Pipeline(Settings(store=store, embedder="fake"), generator=reader,
+                        answerability=Answerability({"fake/llm-de": model}))
+    answer = pipeline.ask("Wie viele Raketen kann das U-Boot tragen?")
+    assert answer.signals["llm_verify"] == pytest.approx(0.2)
+    assert answer.abstained  # the reader picked a sentence, but did not confirm it
+    n = next(i for i, text in enumerate(reader.shown[0], 1) if "zehn Raketen" in text)
+    assert len(reader.checked) == 1 and f"[{n}]" in reader.checked[0] and "Raketen" in reader.checked[0]
+    reader.verify = 0.95
+    assert not pipeline.ask("Wie viele Raketen kann das U-Boot tragen?").abstained
+    off = Pipeline(Settings(store=store, embedder="fake", reader_verify=False), generator=reader,
+                   answerability=_llm_answerability())
+    checked = len(reader.checked)
+    assert off.ask("Wie viele Raketen kann das U-Boot tragen?").signals["llm_verify"] is None
+    assert len(reader.checked) == checked
+
+
+def test_question_sentences_are_shown_last(store):
+    """A question in the article states nothing; it never outranks a statement."""
+    from rag.answer.answerer import Answerer
+    from rag.answer.evidence import VectorCache
+    from rag.types import Passage
+
+    text = "Was plant Kim in Russland? Kim plant in Russland den Kauf von Raketen."
+    passage = Passage(id="p", source="a.txt", title="A", text=text, start=0, end=len(text), score=1.0)
+    pipeline = Pipeline(Settings(store=store, embedder="fake"))
+    answerer = Answerer(lambda q, k: ([passage], 0.0), pipeline.embedder.embed, lambda t: 1.0,
+                        ScriptedGenerator(""), pipeline.settings, _llm_answerability(), VectorCache())
+    _, evidence, relevance, order, _ = answerer.select("Was plant Kim in Russland?", False)
+    question = next(i for i, s in enumerate(evidence.sentences) if s.text.endswith("?"))
+    assert relevance[question] >= max(relevance)  # it matches the question best ...
+    assert order[-1] == question  # ... and still goes last

@@ -114,3 +114,31 @@ def test_withheld_protocol_splits_by_article_and_withholds_paragraphs() -> None:
     assert sample == seeded_sample(test.items, 300)  # seeded: the same every time
     en = load_xquad_withheld("en", split="test")
     assert [i.answerable for i in en.items] == [i.answerable for i in test.items]
+
+
+def test_removed_protocol_cuts_answer_sentences_and_keeps_the_withheld_split() -> None:
+    """On-topic unanswerable questions: the answer sentence is cut from an indexed paragraph."""
+    from eval.datasets import REMOVED_SHARE, load_dataset, load_xquad_withheld
+
+    plain = load_xquad_withheld("de", split="all")
+    cut = load_xquad_withheld("de", split="all", removed_share=REMOVED_SHARE)
+    assert load_dataset("xquad-de-removed-calibration").name == "xquad-de-removed-calibration"
+    assert cut.meta["withheld_sources"] == plain.meta["withheld_sources"]
+    assert {c.source for c in cut.corpus} == {c.source for c in plain.corpus}
+    splits = {i.id: i.split for i in plain.items}
+    by_id = {i.id: i for i in plain.items}
+    texts = {c.source: c.text for c in cut.corpus}
+    original = {c.source: c.text for c in plain.corpus}
+    removed = [i for i in cut.items if i.reason == "removed"]
+    assert len(removed) >= 100 and cut.meta["left_out_questions"] <= 10
+    for item in cut.items:
+        assert item.split == splits[item.id]  # the halves do not change
+        if item.reason == "removed":
+            before = by_id[item.id]
+            source = before.sources[0]
+            assert not item.answerable and len(texts[source]) < len(original[source])
+            assert item.answers == () and not any(a in texts[source] for a in before.answers)
+        elif item.answerable:
+            assert any(a in texts[item.sources[0]] for a in item.answers)  # the fact is still there
+        else:
+            assert item.reason == "withheld" and not item.sources

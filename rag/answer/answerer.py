@@ -26,7 +26,7 @@ from __future__ import annotations
 import re
 import time
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import replace
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -35,13 +35,36 @@ from rag.answer.decision import Answerability, Decision, Signals
 from rag.answer.evidence import DEFAULT_RANGE, SIMILARITY_RANGE, Evidence, Sentence, VectorCache
 from rag.answer.generators import ExtractiveChoice, GenerationRequest, Generator
 from rag.answer.prompts import (EXAMPLE, NO_ANSWER, NO_ANSWER_PATTERNS, PASSAGE, PICK_EXAMPLES, PICK_LINE, PICK_PREFIX,
-                                PICK_SYSTEM, PICK_USER, REWRITE_SYSTEM, REWRITE_USER, SYSTEM, USER, render)
+                                PICK_SYSTEM, PICK_USER, REWRITE_SYSTEM, REWRITE_USER, SYSTEM, USER, VERIFY_OPTIONS,
+                                VERIFY_USER, render)
 from rag.lang import detect_language
 from rag.settings import Settings
 from rag.types import Answer, Citation, Passage
 
 Retrieve = Callable[[str, int], tuple[list[Passage], float]]
 Embed = Callable[[list[str], str], np.ndarray]
+
+
+@dataclass(frozen=True)
+class Reading:
+    """One question read, before the decision (``Answerer.read``)."""
+
+    question: str
+    standalone: str
+    language: str
+    cross: bool  # an English question over German articles
+    passages: list[Passage]
+    evidence: Evidence
+    relevance: np.ndarray
+    candidates: list[int]  # sentence indices the reader was shown, best first
+    pick: int  # index into candidates
+    kind: str  # "llm" (a reader with logits) or "extractive"
+    signals: Signals | None  # None: no sentence to read
+    timings: dict
+
+    @property
+    def chosen(self) -> Sentence | None:
+        return self.evidence.sentences[self.candidates[self.pick]] if self.candidates else None
 
 
 class Answerer:
@@ -63,18 +86,18 @@ class Answerer:
         self._vectors = vectors if vectors is not None else VectorCache()
 
     # ----- public
-    def stream(self, question: str, history: list[str]) -> Iterator[str | Answer]:
-        t0 = time.perf_counter()
+    def read(self, question: str, history: Sequence[str] = ()) -> Reading:
+        """Everything before the decision: rewrite, retrieve, rank the sentences, and let the
+        reader pick one (with its P(none) and, optionally, its yes/no check of the pick)."""
         language = detect_language(question)
         standalone = self.rewrite(question, history, language) if history else question
         cross = language != "de"  # the articles are German; an English question needs cross-lingual matching
         passages, evidence, relevance, order, retrieve_s = self.select(standalone, cross)
         timings = {"retrieve_s": retrieve_s}
-        base = dict(question=question, standalone_question=standalone, language=language,
-                    generator=self.generator.name, passages=tuple(passages))
+        reading = Reading(question, standalone, language, cross, passages, evidence, relevance, [], 0, "extractive",
+                          None, timings)
         if not evidence.sentences:
-            yield from self._abstain_stream(base, language, timings, t0, None)
-            return
+            return reading
         candidates = order[: self.settings.reader_sentences]
         signals = _signals(evidence.cosines(standalone), passages,
                            float(evidence.lexical_scores(standalone).max()))
@@ -82,12 +105,30 @@ class Answerer:
         choose = getattr(self.generator, "choose", None)
         if choose is not None:
             started = time.perf_counter()
-            probs = choose(pick_messages(language, [evidence.sentences[i].text for i in candidates], standalone),
-                           PICK_PREFIX, [str(n) for n in range(len(candidates) + 1)])
+            messages = pick_messages(language, [evidence.sentences[i].text for i in candidates], standalone)
+            probs = choose(messages, PICK_PREFIX, [str(n) for n in range(len(candidates) + 1)])
             timings["read_s"] = time.perf_counter() - started
             signals = replace(signals, llm_none=probs[0])
             pick, kind = int(np.argmax(probs[1:])), "llm"
-        decision = self._answerability.decide(signals, kind, language, self.settings.embedder)
+            if self.settings.reader_verify:
+                started = time.perf_counter()
+                signals = replace(signals, llm_verify=choose(verify_messages(messages, language, pick + 1, standalone),
+                                                             "", VERIFY_OPTIONS[language])[0])
+                timings["verify_s"] = time.perf_counter() - started
+        return replace(reading, candidates=candidates, pick=pick, kind=kind, signals=signals)
+
+    def stream(self, question: str, history: list[str]) -> Iterator[str | Answer]:
+        t0 = time.perf_counter()
+        r = self.read(question, history)
+        language, standalone, cross, passages, evidence = r.language, r.standalone, r.cross, r.passages, r.evidence
+        relevance, candidates, pick, signals, timings = r.relevance, r.candidates, r.pick, r.signals, r.timings
+        base = dict(question=question, standalone_question=standalone, language=language,
+                    generator=self.generator.name, passages=tuple(passages))
+        if signals is None:
+            yield from self._abstain_stream(base, language, timings, t0, None)
+            return
+        choose = getattr(self.generator, "choose", None)
+        decision = self._answerability.decide(signals, r.kind, language, self.settings.embedder)
         if not decision.answer:
             yield from self._abstain_stream(base, language, timings, t0, decision, signals)
             return
@@ -126,6 +167,8 @@ class Answerer:
                             SIMILARITY_RANGE.get(self.settings.embedder, DEFAULT_RANGE), self._vectors)
         relevance = evidence.relevance(question, cross, self._rank) if evidence.sentences else np.zeros(0)
         order = [int(i) for i in np.argsort(-relevance, kind="stable")]
+        # A question in the article ("Was steckt dahinter?") states nothing: it goes last.
+        order = sorted(order, key=lambda i: evidence.sentences[i].text.rstrip().endswith("?"))
         return passages, evidence, relevance, order, retrieve_s
 
     def _abstain_stream(self, base: dict, language: str, timings: dict, t0: float, decision: Decision | None,
@@ -277,6 +320,12 @@ def pick_messages(language: str, sentences: Sequence[str], question: str) -> lis
     lines = "\n".join(render(PICK_LINE, n=i + 1, text=_neutralize(" ".join(t.split()))) for i, t in enumerate(sentences))
     messages.append({"role": "user", "content": render(PICK_USER[language], sentences=lines, question=question)})
     return messages
+
+
+def verify_messages(messages: list[dict[str, str]], language: str, n: int, question: str) -> list[dict[str, str]]:
+    """The pick conversation, the reader's pick, and the yes/no check of it."""
+    return [*messages, {"role": "assistant", "content": f"{PICK_PREFIX}{n}]"},
+            {"role": "user", "content": render(VERIFY_USER[language], n=n, question=question)}]
 
 
 def _signals(cosines: np.ndarray, passages: Sequence[Passage], lexical_top: float) -> Signals:

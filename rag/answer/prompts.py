@@ -142,3 +142,11 @@ PICK_EXAMPLES = {
          "kosten.\n\nQuestion: What is the mayor's name?", "[0]"),
     ),
 }
+
+# The check after the pick: a continuation of the pick conversation (the KV cache holds it),
+# so it reads only these few tokens. Its P(yes) is a signal of the answerability decision.
+VERIFY_USER = {
+    "de": "Beantwortet Satz [{n}] die Frage „{question}“ wirklich? Antworte nur mit Ja oder Nein.",
+    "en": "Does sentence [{n}] really answer the question \"{question}\"? Reply only Yes or No.",
+}
+VERIFY_OPTIONS = {"de": ("Ja", "Nein"), "en": ("Yes", "No")}
