@@ -338,6 +338,21 @@ def _chat(args: argparse.Namespace, ctx: Context) -> int:
     return EXIT_OK
 
 
+# ----- rag mcp (the MCP server is rag.mcp, imported only when it runs)
+def _mcp_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--http", action="store_true",
+                        help="serve streamable HTTP on 127.0.0.1 (at /mcp) instead of stdio")
+    parser.add_argument("--port", type=_positive_int, metavar="P", help="port for --http (default: 7861)")
+
+
+def _mcp(args: argparse.Namespace, ctx: Context) -> int:
+    if args.port is not None and not args.http:
+        raise BadInput("--port is for --http; the stdio server has no port.")
+    from rag.mcp import serve as serve_mcp
+
+    return serve_mcp(ctx.pipeline, http=args.http, port=args.port)
+
+
 # ----- eval: lives in the eval package; imported only when the command runs
 EVAL_HELP = "evaluate retrieval, answers and grounding on a gold set (or compare two reports)"
 
@@ -382,6 +397,8 @@ COMMANDS: dict[str, Command] = {
     "serve": Command("serve the HTTP API (/v1, OpenAI-compatible too) and the web chat", _serve_arguments, _serve),
     "eval": Command(EVAL_HELP, _eval_arguments, _eval),
     "bench": Command(BENCH_HELP, _bench_arguments, _bench),
+    "mcp": Command("serve search, ask and the articles as MCP tools (stdio; --http for streamable HTTP)",
+                   _mcp_arguments, _mcp),
 }
 
 
