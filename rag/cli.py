@@ -385,6 +385,19 @@ def _bench(args: argparse.Namespace, ctx: Context) -> int:
     return run(args, ctx)
 
 
+# ----- doctor: rag.doctor, imported only when it runs; it never builds the pipeline
+def _doctor_arguments(parser: argparse.ArgumentParser) -> None:
+    from rag.doctor import add_arguments
+
+    add_arguments(parser)
+
+
+def _doctor(args: argparse.Namespace, ctx: Context) -> int:
+    from rag.doctor import run
+
+    return run(args, ctx)
+
+
 # ----- registrations: add chat / serve / eval / bench here
 COMMANDS: dict[str, Command] = {
     "index": Command("index article files and folders (default: the sample articles)", _index_arguments, _index),
@@ -397,6 +410,8 @@ COMMANDS: dict[str, Command] = {
     "serve": Command("serve the HTTP API (/v1, OpenAI-compatible too) and the web chat", _serve_arguments, _serve),
     "eval": Command(EVAL_HELP, _eval_arguments, _eval),
     "bench": Command(BENCH_HELP, _bench_arguments, _bench),
+    "doctor": Command("check the installation: packages, models, the store and whether it answers "
+                      "(exit 0, or one 'problem:' line each)", _doctor_arguments, _doctor),
     "mcp": Command("serve search, ask and the articles as MCP tools (stdio; --http for streamable HTTP)",
                    _mcp_arguments, _mcp),
 }
