@@ -373,3 +373,4 @@ def test_both_transports_offline_with_the_real_embedder(tmp_path: Path) -> None:
             assert p["text"] == texts[p["source"]][p["start"]:p["end"]]
         for c in asked["citations"]:
             assert c["quote"] == texts[c["source"]][c["start"]:c["end"]]
+
