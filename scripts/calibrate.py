@@ -42,10 +42,12 @@ RANK_GRID_LEXICAL = (0.0, 0.05, 0.1, 0.2, 0.3, 0.5)
 RANK_GRID_RANK = (0.0, 0.01, 0.03, 0.05, 0.1)
 ROWS_DIR = Path(__file__).resolve().parent.parent / "eval" / "results" / "calibration-rows"
 DENSE = ("dense_top", "dense_margin", "passage_dense")
+TYPED = DENSE + ("type_match",)
 CANDIDATE_SETS = {
-    "extractive": (DENSE,),
-    "llm": (DENSE, DENSE + ("llm_none",), DENSE + ("llm_verify",), DENSE + ("llm_none", "llm_verify"),
-            ("llm_none", "llm_verify"), ("dense_margin", "llm_none", "llm_verify")),
+    "extractive": (DENSE, TYPED),
+    "llm": (DENSE, TYPED, TYPED + ("llm_none",), TYPED + ("llm_none", "llm_pick"), TYPED + ("llm_verify",),
+            TYPED + ("llm_none", "llm_verify"), TYPED + ("llm_none", "llm_pick", "llm_verify"),
+            DENSE + ("llm_none", "llm_pick", "llm_verify")),
 }
 
 

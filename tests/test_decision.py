@@ -50,3 +50,15 @@ def test_the_shipped_calibration_loads_and_names_only_known_features() -> None:
         assert len(m.mean) == len(m.scale) == len(m.weights) == len(m.features)
         assert 0.0 < m.threshold < 1.0
     assert Answerability.load().kinds()
+
+
+def test_type_match_asks_for_dates_and_numbers_only() -> None:
+    from rag.answer.evidence import type_match
+
+    assert type_match("Wann treffen sich Kim und Putin?", "Das Treffen fand am Mittwoch statt.") == 1.0
+    assert type_match("Wann treffen sich Kim und Putin?", "Kim reiste mit dem Zug an.") == 0.0
+    assert type_match("In welchem Jahr wurde die Stadt gegründet?", "Sie wurde 1860 gegründet.") == 1.0
+    assert type_match("Wie viele Raketen kann das U-Boot tragen?", "Es kann bis zu zehn Raketen tragen.") == 1.0
+    assert type_match("How many missiles can it carry?", "Es kann Raketen tragen.") == 0.0
+    assert type_match("Wer empfing Kim?", "Putin empfing Kim.") == 0.5  # neither: no signal
+    assert type_match("Und wann?", "Am 13. September.") == 1.0

@@ -32,7 +32,7 @@ import numpy as np
 
 from rag.answer.citations import Claim, parse_answer, render_claims, valid_cites
 from rag.answer.decision import Answerability, Decision, Signals
-from rag.answer.evidence import DEFAULT_RANGE, SIMILARITY_RANGE, Evidence, Sentence, VectorCache
+from rag.answer.evidence import DEFAULT_RANGE, SIMILARITY_RANGE, Evidence, Sentence, VectorCache, type_match
 from rag.answer.generators import ExtractiveChoice, GenerationRequest, Generator
 from rag.answer.prompts import (EXAMPLE, NO_ANSWER, NO_ANSWER_PATTERNS, PASSAGE, PICK_EXAMPLES, PICK_LINE, PICK_PREFIX,
                                 PICK_SYSTEM, PICK_USER, REWRITE_SYSTEM, REWRITE_USER, SYSTEM, USER, VERIFY_OPTIONS,
@@ -108,13 +108,15 @@ class Answerer:
             messages = pick_messages(language, [evidence.sentences[i].text for i in candidates], standalone)
             probs = choose(messages, PICK_PREFIX, [str(n) for n in range(len(candidates) + 1)])
             timings["read_s"] = time.perf_counter() - started
-            signals = replace(signals, llm_none=probs[0])
             pick, kind = int(np.argmax(probs[1:])), "llm"
+            signals = replace(signals, llm_none=probs[0], llm_pick=max(probs[1:]))
             if self.settings.reader_verify:
                 started = time.perf_counter()
-                signals = replace(signals, llm_verify=choose(verify_messages(messages, language, pick + 1, standalone),
-                                                             "", VERIFY_OPTIONS[language])[0])
+                text = evidence.sentences[candidates[pick]].text
+                check = verify_messages(messages, language, pick + 1, text, standalone)
+                signals = replace(signals, llm_verify=choose(check, "", VERIFY_OPTIONS[language])[0])
                 timings["verify_s"] = time.perf_counter() - started
+        signals = replace(signals, type_match=type_match(standalone, evidence.sentences[candidates[pick]].text))
         return replace(reading, candidates=candidates, pick=pick, kind=kind, signals=signals)
 
     def stream(self, question: str, history: list[str]) -> Iterator[str | Answer]:
@@ -322,10 +324,12 @@ def pick_messages(language: str, sentences: Sequence[str], question: str) -> lis
     return messages
 
 
-def verify_messages(messages: list[dict[str, str]], language: str, n: int, question: str) -> list[dict[str, str]]:
+def verify_messages(messages: list[dict[str, str]], language: str, n: int, text: str,
+                    question: str) -> list[dict[str, str]]:
     """The pick conversation, the reader's pick, and the yes/no check of it."""
     return [*messages, {"role": "assistant", "content": f"{PICK_PREFIX}{n}]"},
-            {"role": "user", "content": render(VERIFY_USER[language], n=n, question=question)}]
+            {"role": "user", "content": render(VERIFY_USER[language], n=n, text=_neutralize(" ".join(text.split())),
+                                               question=question)}]
 
 
 def _signals(cosines: np.ndarray, passages: Sequence[Passage], lexical_top: float) -> Signals:

@@ -28,7 +28,7 @@ from pathlib import Path
 from rag.answer.evidence import RankWeights
 
 CALIBRATION_FILE = Path(__file__).with_name("calibration.json")
-FEATURES = ("dense_top", "dense_margin", "passage_dense", "llm_none", "llm_verify")
+FEATURES = ("dense_top", "dense_margin", "passage_dense", "type_match", "llm_none", "llm_pick", "llm_verify")
 UNCALIBRATED_MIN_OVERLAP = 0.35  # the extractive gate of earlier versions, for embedders without a calibration
 
 
@@ -41,13 +41,16 @@ class Signals:
     passage_dense: float  # cosine of the best retrieved passage
     llm_none: float | None = None  # the reader's P(no sentence answers), when an LLM read them
     llm_verify: float | None = None  # the reader's P(yes) to "does the chosen sentence answer it?"
+    llm_pick: float | None = None  # the reader's probability of the sentence it picked
+    type_match: float = 0.5  # the question asks for a number or a date: 1 if the chosen sentence has one, else 0
     lexical_top: float = 0.0  # best idf-weighted word overlap: only the uncalibrated fallback uses it
 
     def vector(self, names: tuple[str, ...]) -> list[float]:
         values = {"dense_top": self.dense_top, "dense_margin": self.dense_margin,
                   "passage_dense": self.passage_dense, "lexical_top": self.lexical_top,
                   "llm_none": self.llm_none if self.llm_none is not None else 0.0,
-                  "llm_verify": self.llm_verify if self.llm_verify is not None else 0.5}
+                  "llm_verify": self.llm_verify if self.llm_verify is not None else 0.5,
+                  "llm_pick": self.llm_pick if self.llm_pick is not None else 0.0, "type_match": self.type_match}
         return [values[n] for n in names]
 
     def to_json(self) -> dict[str, float | None]:
@@ -56,7 +59,8 @@ class Signals:
 
         return {"dense_top": round(self.dense_top, 4), "dense_margin": round(self.dense_margin, 4),
                 "passage_dense": round(self.passage_dense, 4), "lexical_top": round(self.lexical_top, 4),
-                "llm_none": r(self.llm_none), "llm_verify": r(self.llm_verify)}
+                "llm_none": r(self.llm_none), "llm_verify": r(self.llm_verify), "llm_pick": r(self.llm_pick),
+                "type_match": self.type_match}
 
 
 @dataclass(frozen=True)

@@ -261,3 +261,30 @@ class Evidence:
             parts.append(self.sentences[i].text)
             last = i
         return " ".join(parts)
+
+
+# ----- the answer type a question asks for (a signal of the decision, never of ranking)
+_ASKS_DATE = re.compile(
+    r"^\W*(?:und\s+|and\s+)?(?:wann|seit wann|bis wann|ab wann|in welchem jahr|welches jahr|in welchem jahrhundert|"
+    r"an welchem tag|an welchem datum|when|since when|until when|what year|in what year|which year|in which year|"
+    r"what century|on what date|what date)\b", re.I)
+_ASKS_NUMBER = re.compile(
+    r"\b(?:wie viele|wie viel|wieviel|wieviele|wie hoch|wie groß|wie lang|wie alt|wie weit|wie schwer|wie oft|"
+    r"wie breit|wie tief|wie schnell|how many|how much|how old|how long|how far|how high|how large|how big|"
+    r"how often|how heavy|how fast|what percentage|welcher anteil|wie hoch)\b", re.I)
+_DATE_WORDS = re.compile(
+    r"\b(?:\d{3,4}|\d{1,2}\.\s?\d{1,2}\.|januar|jänner|februar|märz|april|mai|juni|juli|august|september|oktober|"
+    r"november|dezember|january|february|march|june|july|october|december|montag|dienstag|mittwoch|donnerstag|"
+    r"freitag|samstag|sonntag|monday|tuesday|wednesday|thursday|friday|saturday|sunday|jahrhunderts?|century|"
+    r"frühjahr|frühling|sommer|herbst|winter|spring|summer|autumn|jahrzehnts?|decade|gestern|heute|morgen|"
+    r"vorgestern|yesterday|today|tomorrow|ostern|weihnachten|christmas|easter)\b", re.I)
+
+
+def type_match(question: str, sentence: str) -> float:
+    """1.0 when the question asks for a date or a number and the sentence holds one, 0.0 when
+    it asks for one and the sentence has none, 0.5 when it asks for neither."""
+    if _ASKS_DATE.search(question):
+        return 1.0 if _DATE_WORDS.search(sentence) else 0.0
+    if _ASKS_NUMBER.search(question):
+        return 1.0 if numbers(sentence) else 0.0
+    return 0.5

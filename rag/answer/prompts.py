@@ -146,7 +146,9 @@ PICK_EXAMPLES = {
 # The check after the pick: a continuation of the pick conversation (the KV cache holds it),
 # so it reads only these few tokens. Its P(yes) is a signal of the answerability decision.
 VERIFY_USER = {
-    "de": "Beantwortet Satz [{n}] die Frage „{question}“ wirklich? Antworte nur mit Ja oder Nein.",
-    "en": "Does sentence [{n}] really answer the question \"{question}\"? Reply only Yes or No.",
+    "de": "Satz [{n}]: „{text}“\nSteht in diesem Satz die Antwort auf die Frage „{question}“? Antworte nur mit Ja "
+          "oder Nein.",
+    "en": "Sentence [{n}]: \"{text}\"\nDoes this sentence hold the answer to the question \"{question}\"? Reply only "
+          "Yes or No.",
 }
 VERIFY_OPTIONS = {"de": ("Ja", "Nein"), "en": ("Yes", "No")}
