@@ -16,9 +16,11 @@ Offsets are character offsets into the article's cleaned text, as everywhere in 
 
 Errors: a :class:`~rag.errors.RagError` (empty question, unknown article, nothing indexed,
 the store unreachable) becomes a tool error (``is_error``) whose text is the same one line the
-HTTP API sends, after the SDK's ``Error executing tool NAME:`` prefix. The ranges of ``k``
-and of the offsets are checked here, not by the SDK's argument validation, so they get one
-clear line too; they are still declared in the input schema for the assistant to read.
+HTTP API sends, after the SDK's ``Error executing tool NAME:`` prefix. Arguments are checked
+against each tool's published input schema (types, required, ``k`` in 1..50) before the SDK's
+own pydantic validation, whose report spans several lines, so a bad call is one line too
+(``Invalid arguments: k: 80 is greater than the maximum of 50.``); offsets past the article's
+end are checked in the tool, against its length.
 Anything else is a bug: the client sees only ``Error executing tool NAME``, the server
 logs the traceback on stderr.
 
