@@ -8,6 +8,9 @@ umlauts folded; a genitive -s after a vowel folded ("Nordkoreas" meets "Nordkore
 The index is updated incrementally (add/remove), never rebuilt per query. The SQLite
 file holds each chunk's terms; memory holds postings as numpy arrays built lazily.
 Removed chunks are masked and compacted away once they are a third of the index.
+
+A search can be limited to some articles (``sources``): the others' rows are masked before
+the top k are taken, so a selective filter still gets k hits when k exist.
 """
 
 from __future__ import annotations
@@ -115,13 +118,15 @@ class KeywordIndex:
         self._arrays: dict[str, tuple[np.ndarray, np.ndarray]] = {}
         self._dead = 0
         self._rows_cache: tuple[np.ndarray, np.ndarray | None] | None = None
-        for doc_id, terms in self._db.execute("SELECT id, terms FROM docs ORDER BY rowid"):
-            self._add_memory(doc_id, terms.split(" ") if terms else [])
+        self._source_rows: dict[str, list[int]] = {}  # article -> its rows (dead ones included)
+        for doc_id, source, terms in self._db.execute("SELECT id, source, terms FROM docs ORDER BY rowid"):
+            self._add_memory(doc_id, source, terms.split(" ") if terms else [])
 
-    def _add_memory(self, doc_id: str, terms: list[str]) -> None:
+    def _add_memory(self, doc_id: str, source: str, terms: list[str]) -> None:
         row = len(self._ids)
         self._ids.append(doc_id)
         self._row[doc_id] = row
+        self._source_rows.setdefault(source, []).append(row)
         self._lengths.append(len(terms))
         self._alive.append(True)
         self._total_len += len(terms)
@@ -149,7 +154,7 @@ class KeywordIndex:
                     continue
                 terms = analyze(text)
                 fresh.append((doc_id, source, " ".join(terms)))
-                self._add_memory(doc_id, terms)
+                self._add_memory(doc_id, source, terms)
             if fresh:  # one transaction: in autocommit mode each row would be its own commit
                 with self._transaction():
                     self._db.executemany("INSERT OR REPLACE INTO docs (id, source, terms) VALUES (?, ?, ?)", fresh)
@@ -222,10 +227,11 @@ class KeywordIndex:
                 total += unknown
         return known / total if total else 0.0
 
-    def search(self, query: str, k: int) -> list[KeywordHit]:
+    def search(self, query: str, k: int, sources: set[str] | frozenset[str] | None = None) -> list[KeywordHit]:
+        """The k best chunks for ``query``; with ``sources``, the k best of those articles' chunks."""
         with self._lock:
             n = len(self._ids)
-            if not self._row or k <= 0:
+            if not self._row or k <= 0 or (sources is not None and not sources):
                 return []
             lengths, dead = self._row_arrays()
             avg = max(self._total_len / max(len(self._row), 1), 1.0)
@@ -238,12 +244,23 @@ class KeywordIndex:
                 scores[rows] += qtf * self.idf(term) * tfs * (self.K1 + 1) / denom
             if dead is not None:
                 scores[dead] = 0
+            if sources is not None:
+                scores *= self._mask(sources, n)
             if k < n:  # the k best without sorting every row (most score 0)
                 top = np.argpartition(-scores, k - 1)[:k]
                 top = top[np.argsort(-scores[top], kind="stable")]
             else:
                 top = np.argsort(-scores, kind="stable")
             return [KeywordHit(self._ids[i], float(scores[i])) for i in top if scores[i] > 0]
+
+    def _mask(self, sources: set[str] | frozenset[str], n: int) -> np.ndarray:
+        """1 for the rows of ``sources``, 0 for every other row."""
+        mask = np.zeros(n, dtype=np.float32)
+        for source in sources:
+            rows = self._source_rows.get(source)
+            if rows:
+                mask[rows] = 1.0
+        return mask
 
     def _row_arrays(self) -> tuple[np.ndarray, np.ndarray | None]:
         """Per-row lengths and the removed rows' mask as arrays, rebuilt only after a change."""

@@ -4,14 +4,21 @@ Decoding: UTF-8 (with or without BOM), else Windows-1252 / Latin-1 German. HTML 
 through trafilatura's main-text extraction. Every file that cannot be used becomes a
 :class:`LoadFailure` with a one-line reason; nothing here raises for bad input.
 Cleaning (boilerplate, repeated lines) is :mod:`index.clean`'s job, not this module's.
+Metadata (outlet, dates, author, URL) is read by :mod:`index.meta`; bad metadata is a
+warning on the :class:`LoadedText`, never a failure. Sidecar files (``*.meta.json``,
+``*.meta.yaml``) are read with their article and are never articles themselves.
 """
 
 from __future__ import annotations
 
 import os
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
+
+from index.meta import (defuse_html, html_fields, is_sidecar, log_warnings, read_sidecar, resolve, sidecar_for,
+                        split_front_matter, text_fields)
+from rag.types import NO_META, ArticleMeta
 
 SUPPORTED_SUFFIXES = (".txt", ".md", ".markdown", ".html", ".htm")
 MAX_FILE_BYTES = 20 * 1024 * 1024  # larger files are skipped: no news article is this long
@@ -32,7 +39,9 @@ class LoadedText:
     root: str
     text: str  # decoded (and for HTML: extracted) text, before cleaning
     kind: str  # "text", "markdown" or "html"
-    title_hint: str = ""  # e.g. the HTML <title>
+    title_hint: str = ""  # e.g. the HTML <title>, the front matter's or the sidecar's title
+    meta: ArticleMeta = NO_META
+    warnings: tuple[str, ...] = ()  # metadata that was ignored, and why
 
 
 @dataclass(frozen=True)
@@ -50,7 +59,8 @@ def discover(paths: list[Path]) -> tuple[list[SourceFile], list[LoadFailure]]:
         if path.is_dir():
             root = path.resolve()
             for file in sorted(root.rglob("*")):
-                if file.is_file() and file.suffix.lower() in SUPPORTED_SUFFIXES and not _hidden(file, root):
+                if (file.is_file() and file.suffix.lower() in SUPPORTED_SUFFIXES and not _hidden(file, root)
+                        and not is_sidecar(file)):
                     source = _readable_name(file.relative_to(root).as_posix())
                     found[source] = SourceFile(path=file, source=source, root=str(root))
         elif path.is_file():
@@ -87,24 +97,55 @@ def read_file(file: SourceFile) -> LoadedText | LoadFailure:
         data = file.path.read_bytes()
     except OSError as exc:
         return LoadFailure(file.source, f"cannot read file: {exc.strerror or exc}")
-    return decode_document(data, file.source, file.root, file.path.suffix.lower())
+    loaded = decode_document(data, file.source, file.root, file.path.suffix.lower(), log=False)
+    if isinstance(loaded, LoadedText):
+        loaded = _with_sidecar(loaded, file.path)
+        log_warnings(loaded.source, loaded.warnings)
+    return loaded
 
 
-def decode_document(data: bytes, source: str, root: str, suffix: str) -> LoadedText | LoadFailure:
-    """Decode bytes of a file with the given suffix (also used for uploads)."""
+def _with_sidecar(loaded: LoadedText, path: Path) -> LoadedText:
+    """The sidecar's fields over what the article itself says."""
+    sidecar = sidecar_for(path)
+    if sidecar is None:
+        return loaded
+    warnings = list(loaded.warnings)
+    fields = read_sidecar(sidecar, warnings)
+    base = {**loaded.meta.to_json(), "title": loaded.title_hint}
+    extracted = resolve([("article", {k: v for k, v in base.items() if v}), (f"sidecar {sidecar.name}", fields)])
+    return replace(loaded, meta=extracted.meta, title_hint=extracted.title, warnings=tuple(warnings) + extracted.warnings)
+
+
+def decode_document(data: bytes, source: str, root: str, suffix: str, *, log: bool = True) -> LoadedText | LoadFailure:
+    """Decode bytes of a file with the given suffix (also used for uploads), with its metadata."""
     if not data.strip():
         return LoadFailure(source, "empty file")
     if _looks_binary(data):
         return LoadFailure(source, "binary content, not text")
     text = decode_bytes(data)
     if suffix in (".html", ".htm"):
-        return _extract_html(text, source, root)
-    kind = "markdown" if suffix in (".md", ".markdown") else "text"
+        loaded = _extract_html(text, source, root)
+    else:
+        loaded = _read_text(text, source, root, "markdown" if suffix in (".md", ".markdown") else "text")
+    if log and isinstance(loaded, LoadedText):
+        log_warnings(source, loaded.warnings)
+    return loaded
+
+
+def _read_text(text: str, source: str, root: str, kind: str) -> LoadedText | LoadFailure:
+    warnings: list[str] = []
+    layers = []
     if kind == "markdown":
+        text, front = split_front_matter(text, warnings)
         text = strip_markdown(text)
+        layers = [("text", text_fields(text)), ("front matter", front)]
+    else:
+        layers = [("text", text_fields(text))]
     if not text.strip():
         return LoadFailure(source, "no text after decoding")
-    return LoadedText(source=source, root=root, text=text, kind=kind)
+    extracted = resolve(layers, warnings)
+    return LoadedText(source=source, root=root, text=text, kind=kind, title_hint=extracted.title,
+                      meta=extracted.meta, warnings=extracted.warnings)
 
 
 def _looks_binary(data: bytes) -> bool:
@@ -132,6 +173,8 @@ def decode_bytes(data: bytes) -> str:
 def _extract_html(html: str, source: str, root: str) -> LoadedText | LoadFailure:
     import trafilatura  # heavy import, only when HTML is indexed
 
+    warnings: list[str] = []
+    html = defuse_html(html, warnings)
     text = trafilatura.extract(
         html,
         include_comments=False,
@@ -143,11 +186,9 @@ def _extract_html(html: str, source: str, root: str) -> LoadedText | LoadFailure
     )
     if not text or len(text.split()) < 5:
         return LoadFailure(source, "no article text found in the HTML page (navigation or boilerplate only)")
-    title = ""
-    meta = trafilatura.extract_metadata(html)
-    if meta is not None and meta.title:
-        title = meta.title.strip()
-    return LoadedText(source=source, root=root, text=text, kind="html", title_hint=title)
+    extracted = resolve([("text", text_fields(text)), ("HTML metadata", html_fields(html, warnings))], warnings)
+    return LoadedText(source=source, root=root, text=text, kind="html", title_hint=extracted.title,
+                      meta=extracted.meta, warnings=extracted.warnings)
 
 
 _MD_RULES: list[tuple[re.Pattern[str], str]] = [

@@ -8,6 +8,11 @@ job with no duplicates (chunk ids are content hashes, so re-writing is idempoten
 
 The keyword index is checked against Chroma when the indexer opens (``reconcile``), so
 chunks written by a run that died before updating it are added, and orphans removed.
+
+Metadata (outlet, URL, author, dates) is not part of the content hash: each record keeps a
+separate metadata hash (with :data:`index.meta.METADATA_VERSION`). When only that differs,
+a re-index rewrites the metadata on the article's chunks and record and embeds nothing
+(``metadata_only`` in the report). A changed *title* still counts as a changed article.
 """
 
 from __future__ import annotations
@@ -15,7 +20,7 @@ from __future__ import annotations
 import hashlib
 import time
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -25,7 +30,7 @@ from index.clean import clean_article
 from index.embed import Embedder, embed_in_batches
 from index.keyword import KeywordIndex
 from index.load import LoadedText, LoadFailure, SourceFile, discover, read_file
-from index.store import ChromaStore
+from index.store import ChromaStore, meta_hash
 from rag.errors import NotFound
 from rag.types import Article, Chunk
 
@@ -40,18 +45,24 @@ class IndexReport:
     unchanged: list[str] = field(default_factory=list)
     removed: list[str] = field(default_factory=list)
     failed: list[LoadFailure] = field(default_factory=list)
+    metadata_only: list[str] = field(default_factory=list)  # also in updated: new metadata, same text, no embedding
+    warnings: list[LoadFailure] = field(default_factory=list)  # metadata ignored (the article was indexed)
     chunks: int = 0  # chunks embedded and written in this run
     seconds: float = 0.0
     stages: dict[str, float] = field(default_factory=lambda: dict.fromkeys(("load", "clean", "chunk", "embed", "write"), 0.0))
 
     def summary(self) -> str:
-        return (f"{len(self.added)} added, {len(self.updated)} updated, {len(self.unchanged)} unchanged, "
+        updated = f"{len(self.updated)} updated" + (f" ({len(self.metadata_only)} metadata only)"
+                                                    if self.metadata_only else "")
+        return (f"{len(self.added)} added, {updated}, {len(self.unchanged)} unchanged, "
                 f"{len(self.removed)} removed, {len(self.failed)} failed; {self.chunks} chunks embedded "
                 f"in {self.seconds:.1f} s")
 
     def to_json(self) -> dict:
         return {"added": self.added, "updated": self.updated, "unchanged": self.unchanged, "removed": self.removed,
                 "failed": [{"source": f.source, "reason": f.reason} for f in self.failed],
+                "metadata_only": self.metadata_only,
+                "warnings": [{"source": w.source, "reason": w.reason} for w in self.warnings],
                 "chunks": self.chunks, "seconds": round(self.seconds, 3),
                 "stages": {k: round(v, 3) for k, v in self.stages.items()}}
 
@@ -139,20 +150,34 @@ class Indexer:
         t = time.perf_counter()
         cleaned = clean_article(loaded.text, loaded.title_hint)
         report.stages["clean"] += time.perf_counter() - t
+        report.warnings += [LoadFailure(loaded.source, w) for w in loaded.warnings]
         if len(cleaned.text.split()) < 3:
             report.failed.append(LoadFailure(loaded.source, "no article text left after removing boilerplate"))
             return None
         digest = hashlib.sha256(f"{self.fingerprint}\x00{cleaned.title}\x00{cleaned.text}".encode()).hexdigest()[:32]
         previous = known.get(loaded.source)
-        if previous is not None and previous.content_hash == digest:
-            report.unchanged.append(loaded.source)
-            return None
         article = Article(source=loaded.source, title=cleaned.title, text=cleaned.text, content_hash=digest,
-                          root=loaded.root)
+                          root=loaded.root, meta=loaded.meta)
+        if previous is not None and previous.content_hash == digest:
+            if previous.meta_hash == meta_hash(article):
+                report.unchanged.append(loaded.source)
+            else:
+                self._rewrite_meta(article, previous.chunks, report)
+            return None
         t = time.perf_counter()
-        chunks = self.chunker.chunk(article.text, article.source, article.title, digest)
+        chunks = [replace(c, meta=loaded.meta) for c in self.chunker.chunk(article.text, article.source, article.title,
+                                                                           digest)]
         report.stages["chunk"] += time.perf_counter() - t
         return _Prepared(article, chunks, is_update=previous is not None)
+
+    def _rewrite_meta(self, article: Article, chunks: int, report: IndexReport) -> None:
+        """Same text, new metadata: chunks first, then the record (as for any write), no embedding."""
+        t = time.perf_counter()
+        self.store.set_chunk_meta(sorted(self.store.chunk_ids(article.source)), article.meta)
+        self.store.put_articles([(article, chunks)])
+        report.stages["write"] += time.perf_counter() - t
+        report.updated.append(article.source)
+        report.metadata_only.append(article.source)
 
     def _embed_group(self, group: list[_Prepared], report: IndexReport) -> np.ndarray:
         """Embed a group's chunks together (batching across articles is what makes embedding fast)."""

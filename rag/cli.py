@@ -117,6 +117,8 @@ def _index(args: argparse.Namespace, ctx: Context) -> int:
         print(report.summary())
         for failure in report.failed:
             print(f"skipped {failure.source}: {failure.reason}")
+        for warning in getattr(report, "warnings", []):
+            print(f"warning {warning.source}: {warning.reason}")
     worked = report.added or report.updated or report.unchanged or report.removed
     if not worked and not report.failed:
         raise BadInput(f"No .txt, .md or .html files found in {', '.join(args.paths)}.")
@@ -152,26 +154,53 @@ def _retrieve_arguments(parser: argparse.ArgumentParser) -> None:
                         help="the question; '-' reads one question per line from stdin and prints JSON lines")
     parser.add_argument("-k", type=_positive_int, default=None, metavar="N",
                         help="number of passages (default: the top_k setting)")
+    _filter_arguments(parser)
     parser.add_argument("--json", action="store_true", help="print JSON")
 
 
+def _filter_arguments(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group("filters (applied inside the search, so k stays full)")
+    group.add_argument("--outlet", action="append", metavar="NAME",
+                       help="only articles of this outlet (case does not matter); repeat for several")
+    group.add_argument("--source", action="append", metavar="SOURCE",
+                       help="only this article, as `rag sources` lists it; repeat for several")
+    group.add_argument("--since", metavar="DATE", help="published on or after DATE (2023-09-12, 2023-09 or 2023)")
+    group.add_argument("--until", metavar="DATE", help="published on or before DATE (2023-09-12, 2023-09 or 2023)")
+
+
+def _filters(args: argparse.Namespace):  # noqa: ANN202 - rag.types.Filters | None
+    from rag.filters import make_filters
+
+    return make_filters(args.outlet, args.source, args.since, args.until) or None
+
+
 def _retrieve(args: argparse.Namespace, ctx: Context) -> int:
+    filters = _filters(args)
     if args.question == "-":
-        return _json_lines(lambda line: _retrieval_json(ctx.pipeline, line, args.k))
+        return _json_lines(lambda line: _retrieval_json(ctx.pipeline, line, args.k, filters))
     if args.json:
-        _print_json(_retrieval_json(ctx.pipeline, args.question, args.k))
+        _print_json(_retrieval_json(ctx.pipeline, args.question, args.k, filters))
         return EXIT_OK
-    passages, _ = ctx.pipeline.retrieve_timed(args.question, args.k)
+    passages, _ = ctx.pipeline.retrieve_timed(args.question, args.k, filters)
     for n, p in enumerate(passages, start=1):
-        print(f"{n}. {p.source}  score {p.score:.4f}  chars {p.start}-{p.end}")
+        print(f"{n}. {p.source}{_meta_note(p.meta)}  score {p.score:.4f}  chars {p.start}-{p.end}")
         print(f"   {_snippet(p.text)}")
     return EXIT_OK
 
 
-def _retrieval_json(pipeline, question: str, k: int | None) -> dict[str, Any]:  # noqa: ANN001
-    passages, seconds = pipeline.retrieve_timed(question, k)
-    return {"question": question, "passages": [p.to_json() for p in passages],
-            "timings": {"retrieve_s": round(seconds, 4)}}
+def _retrieval_json(pipeline, question: str, k: int | None, filters=None) -> dict[str, Any]:  # noqa: ANN001
+    passages, seconds = pipeline.retrieve_timed(question, k, filters) if filters else pipeline.retrieve_timed(question, k)
+    out = {"question": question, "passages": [p.to_json() for p in passages],
+           "timings": {"retrieve_s": round(seconds, 4)}}
+    if filters:
+        out["filters"] = filters.to_json()
+    return out
+
+
+def _meta_note(meta) -> str:  # noqa: ANN001 - rag.types.ArticleMeta
+    """"  (Outlet, 2023-09-12)" for a passage's article; "" when it names neither."""
+    parts = [x for x in (meta.outlet, meta.date[:10]) if x]
+    return f"  ({', '.join(parts)})" if parts else ""
 
 
 def _snippet(text: str) -> str:
@@ -189,7 +218,8 @@ def _sources_arguments(parser: argparse.ArgumentParser) -> None:
 def _sources(args: argparse.Namespace, ctx: Context) -> int:
     infos = ctx.pipeline.sources()
     if args.json:
-        _print_json([{"source": a.source, "title": a.title, "chunks": a.chunks, "chars": a.chars} for a in infos])
+        _print_json([{"source": a.source, "title": a.title, "chunks": a.chunks, "chars": a.chars,
+                      "meta": a.meta.to_json()} for a in infos])
     elif not infos:
         print(EmptyStore().args[0], file=sys.stderr)
     else:
@@ -224,15 +254,18 @@ def _ask_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--json", action="store_true", help="print one JSON object per turn")
     parser.add_argument("--generator", choices=_choices("generator"), default=None,
                         help="answer generator (default: the generator setting)")
+    _filter_arguments(parser)
 
 
 def _ask(args: argparse.Namespace, ctx: Context) -> int:
+    filters = _filters(args)
     if args.questions == ["-"]:
-        return _json_lines(lambda line: _ask_line(ctx.pipeline, line, args.generator))
+        return _json_lines(lambda line: _ask_line(ctx.pipeline, line, args.generator, filters))
     if "-" in args.questions:
         raise BadInput("'-' (read questions from stdin) must be the only QUESTION.")
+    extra = {"filters": filters} if filters else {}
     for turn, question in enumerate(args.questions):
-        answer = ctx.pipeline.ask(question, history=args.questions[:turn], generator=args.generator)
+        answer = ctx.pipeline.ask(question, history=args.questions[:turn], generator=args.generator, **extra)
         if args.json:
             _print_json(answer.to_json())
         else:
@@ -240,9 +273,10 @@ def _ask(args: argparse.Namespace, ctx: Context) -> int:
     return EXIT_OK
 
 
-def _ask_line(pipeline, line: str, generator: str | None) -> dict[str, Any]:  # noqa: ANN001
+def _ask_line(pipeline, line: str, generator: str | None, filters=None) -> dict[str, Any]:  # noqa: ANN001
     turns = _conversation(line)
-    return pipeline.ask(turns[-1], history=turns[:-1], generator=generator).to_json()
+    extra = {"filters": filters} if filters else {}
+    return pipeline.ask(turns[-1], history=turns[:-1], generator=generator, **extra).to_json()
 
 
 def _conversation(line: str) -> list[str]:
@@ -263,7 +297,9 @@ def _print_answer(answer, show_question: bool) -> None:  # noqa: ANN001 - rag.ty
         print(f"> {answer.question}")
     print(answer.answer)
     for c in answer.citations:
-        print(f"  [{c.n}] {c.source}, chars {c.start}-{c.end}: {_snippet(c.quote)}")
+        meta = answer.meta_of(c) if hasattr(answer, "meta_of") else None
+        note = _meta_note(meta) if meta is not None else ""
+        print(f"  [{c.n}] {c.source}{note}, chars {c.start}-{c.end}: {_snippet(c.quote)}")
     print()
 
 

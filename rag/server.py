@@ -70,6 +70,15 @@ Generators = Literal["local", "openai", "extractive"]
 
 
 # ----- bodies (documented in /openapi.json)
+class MetaOut(BaseModel):
+    outlet: str = Field(default="", description="Publishing outlet; \"\" when the article does not say.")
+    url: str = ""
+    author: str = ""
+    published: str = Field(default="", description="ISO 8601 publication date (or date and time) as the article "
+                           "states it; \"\" when unknown.")
+    updated: str = Field(default="", description="ISO 8601 last update, only when later than published.")
+
+
 class PassageOut(BaseModel):
     id: str
     source: str = Field(description="The article's name, as GET /v1/articles lists it.")
@@ -78,6 +87,7 @@ class PassageOut(BaseModel):
     start: int = Field(description="Character offset into the article's cleaned text.")
     end: int
     score: float = Field(description="Fused retrieval score; higher is better.")
+    meta: MetaOut = Field(default_factory=MetaOut, description="Who published the passage's article, and when.")
 
 
 class CitationOut(BaseModel):
@@ -87,6 +97,7 @@ class CitationOut(BaseModel):
     start: int
     end: int
     quote: str = Field(description="Verbatim: the article's text[start:end].")
+    meta: MetaOut | None = Field(default=None, description="The quoted article's metadata (in /v1/ask).")
 
 
 class AnswerOut(BaseModel):
@@ -104,7 +115,21 @@ class AnswerOut(BaseModel):
     signals: dict[str, float | None] = Field(default_factory=dict, description="The signals that decision saw.")
 
 
-class RetrieveRequest(BaseModel):
+class FilterFields(BaseModel):
+    """Filters applied inside the search (k stays full); every field is optional."""
+
+    outlet: str | list[str] | None = Field(default=None, description="Only these outlets (case does not matter).")
+    source: str | list[str] | None = Field(default=None, description="Only these articles, as GET /v1/articles names them.")
+    since: str | None = Field(default=None, description="Published on or after: 2023-09-12, 2023-09 or 2023.")
+    until: str | None = Field(default=None, description="Published on or before: 2023-09-12, 2023-09 or 2023.")
+
+    def filters(self):  # noqa: ANN201 - rag.types.Filters | None
+        from rag.filters import make_filters
+
+        return make_filters(self.outlet, self.source, self.since, self.until) or None
+
+
+class RetrieveRequest(FilterFields):
     model_config = ConfigDict(extra="forbid")
     question: str = Field(description="The question (German or English).", examples=["Wann treffen sich Kim und Putin?"])
     k: int | None = Field(default=None, ge=1, le=50, description="Number of passages (default: the top_k setting).")
@@ -116,7 +141,7 @@ class RetrieveResponse(BaseModel):
     timings: dict[str, float]
 
 
-class AskRequest(BaseModel):
+class AskRequest(FilterFields):
     model_config = ConfigDict(extra="forbid")
     question: str = Field(description="The question (German or English).", examples=["Wann treffen sich Kim und Putin?"])
     history: list[str] = Field(default_factory=list, description="Earlier user turns of the conversation, oldest first.")
@@ -129,6 +154,7 @@ class ArticleOut(BaseModel):
     title: str
     chunks: int
     chars: int
+    meta: MetaOut = Field(default_factory=MetaOut)
 
 
 class ArticleList(BaseModel):
@@ -139,6 +165,7 @@ class ArticleText(BaseModel):
     source: str
     title: str
     text: str = Field(description="The cleaned text every offset points into.")
+    meta: MetaOut = Field(default_factory=MetaOut)
 
 
 class Failure(BaseModel):
@@ -152,6 +179,8 @@ class IndexReportOut(BaseModel):
     unchanged: list[str]
     removed: list[str]
     failed: list[Failure]
+    metadata_only: list[str] = Field(default_factory=list, description="Updated with new metadata, nothing re-embedded.")
+    warnings: list[Failure] = Field(default_factory=list, description="Metadata ignored; the article was indexed.")
     chunks: int
     seconds: float
     stages: dict[str, float]
@@ -267,7 +296,9 @@ def create_app(pipeline: Pipeline, *, ui: bool | UiBuilder = True) -> FastAPI:
 def _add_routes(api: APIRouter, pipeline: Pipeline) -> None:
     @api.post("/retrieve", response_model=RetrieveResponse, tags=["questions"], responses={409: {"model": ErrorOut}})
     def retrieve(body: RetrieveRequest) -> dict[str, Any]:
-        passages, seconds = pipeline.retrieve_timed(body.question, body.k)
+        filters = body.filters()
+        passages, seconds = (pipeline.retrieve_timed(body.question, body.k, filters) if filters
+                             else pipeline.retrieve_timed(body.question, body.k))
         return {"question": body.question, "passages": [p.to_json() for p in passages],
                 "timings": {"retrieve_s": round(seconds, 4)}}
 
@@ -278,16 +309,18 @@ def _add_routes(api: APIRouter, pipeline: Pipeline) -> None:
         409: {"model": ErrorOut}, 503: {"model": ErrorOut}})
     def ask(body: AskRequest) -> Any:
         history = _history(body.history)
+        filters = body.filters()
+        extra = {"filters": filters} if filters else {}
         if not body.stream:
-            return pipeline.ask(body.question, history, body.generator).to_json()
-        stream = pipeline.ask_stream(body.question, history, body.generator)
+            return pipeline.ask(body.question, history, body.generator, **extra).to_json()
+        stream = pipeline.ask_stream(body.question, history, body.generator, **extra)
         first = next(stream)  # retrieval runs now: an error before any output is a plain HTTP error
         return StreamingResponse(_ask_events(first, stream), media_type="text/event-stream", headers=SSE_HEADERS)
 
     @api.get("/articles", response_model=ArticleList, tags=["articles"])
     def list_articles() -> dict[str, Any]:
-        return {"articles": [{"source": a.source, "title": a.title, "chunks": a.chunks, "chars": a.chars}
-                             for a in pipeline.sources()]}
+        return {"articles": [{"source": a.source, "title": a.title, "chunks": a.chunks, "chars": a.chars,
+                              "meta": _meta_json(a)} for a in pipeline.sources()]}
 
     @api.post("/articles", response_model=IndexReportOut, status_code=201, tags=["articles"],
               responses={200: {"model": IndexReportOut, "description": "Already indexed with this text."}})
@@ -301,13 +334,18 @@ def _add_routes(api: APIRouter, pipeline: Pipeline) -> None:
              responses={404: {"model": ErrorOut}})
     def get_article(source: str) -> dict[str, str]:
         article = pipeline.article(source)
-        return {"source": article.source, "title": article.title, "text": article.text}
+        return {"source": article.source, "title": article.title, "text": article.text, "meta": _meta_json(article)}
 
     @api.delete("/articles/{source:path}", response_model=Removed, tags=["articles"],
                 responses={404: {"model": ErrorOut}})
     def delete_article(source: str) -> dict[str, str]:
         pipeline.remove(source)
         return {"removed": source}
+
+
+def _meta_json(item: Any) -> dict[str, str]:
+    meta = getattr(item, "meta", None)
+    return meta.to_json() if meta is not None else {}
 
 
 def _add_openai_routes(api: APIRouter, pipeline: Pipeline) -> None:
@@ -330,7 +368,7 @@ def _add_openai_routes(api: APIRouter, pipeline: Pipeline) -> None:
         return {"id": reply_id, "object": "chat.completion", "created": created, "model": MODEL_ID,
                 "choices": [{"index": 0, "message": {"role": "assistant", "content": with_sources(answer)},
                              "finish_reason": "stop"}],
-                "citations": [c.to_json() for c in answer.citations], "abstained": answer.abstained}
+                "citations": answer.to_json()["citations"], "abstained": answer.abstained}
 
 
 def conversation(messages: list[ChatMessage]) -> tuple[str, list[str]]:
@@ -361,7 +399,9 @@ def with_sources(answer: Answer) -> str:
         quote = " ".join(c.quote.split())
         if len(quote) > QUOTE_CHARS:
             quote = quote[:QUOTE_CHARS].rsplit(" ", 1)[0] + " …"
-        lines.append(f"[{c.n}] {c.source}: \"{quote}\"")
+        meta = answer.meta_of(c)
+        note = ", ".join(x for x in (meta.outlet, meta.date[:10]) if x)
+        lines.append(f"[{c.n}] {c.source}{f' ({note})' if note else ''}: \"{quote}\"")
     return "\n".join(lines)
 
 
@@ -424,7 +464,7 @@ async def _chat_chunks(first: Any, rest: Iterator[Any], reply_id: str, created: 
     assert answer is not None
     for piece in _pieces(with_sources(answer)):
         yield chunk({"content": piece})
-    yield chunk({}, "stop", citations=[c.to_json() for c in answer.citations], abstained=answer.abstained)
+    yield chunk({}, "stop", citations=answer.to_json()["citations"], abstained=answer.abstained)
     yield "data: [DONE]\n\n"
 
 

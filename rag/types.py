@@ -7,12 +7,106 @@ HTTP payloads are converted to and from these at the edges (``index.store``,
 Offsets are character offsets into ``Article.text``, the *cleaned* article text as
 kept in the store: ``chunk.text == article.text[chunk.start:chunk.end]`` always, and a
 citation's ``quote == article.text[citation.start:citation.end]``.
+
+Who published an article and when (:class:`ArticleMeta`) travels with it down the whole
+chain: article record, every chunk, every passage. :class:`Filters` say which articles a
+question may draw on; the store and the keyword index apply them before ranking.
 """
 
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
+from datetime import date
 from typing import Any
+
+_EPOCH = date(1970, 1, 1).toordinal()
+
+
+def outlet_key(name: str) -> str:
+    """How outlets are compared: case and spacing do not matter ("Radio  Elbtal" == "radio elbtal")."""
+    return " ".join(name.casefold().split())
+
+
+def day_number(day: date) -> int:
+    """Days since 1970-01-01: the integer that date filters compare (Chroma metadata is scalar)."""
+    return day.toordinal() - _EPOCH
+
+
+@dataclass(frozen=True)
+class ArticleMeta:
+    """Who published an article and when, as the article itself (or its sidecar) states it.
+
+    Every field is "" when the article does not say: nothing is guessed. Dates are ISO 8601
+    as written, "2023-09-12" or "2023-09-12T08:15" (with "+02:00" only when the source
+    gave an offset). ``updated`` is set only when it is later than ``published``.
+    """
+
+    outlet: str = ""  # the publishing site or broadcaster ("Radio Elbtal")
+    url: str = ""
+    author: str = ""  # several authors joined with ", "
+    published: str = ""
+    updated: str = ""
+
+    @property
+    def date(self) -> str:
+        """The article's date: its publication date, else its last update ("" when neither is known)."""
+        return self.published or self.updated
+
+    @property
+    def day(self) -> int | None:
+        """:attr:`date` as a day number (what ``since``/``until`` filters compare), None when undated."""
+        return day_number(date.fromisoformat(self.date[:10])) if self.date else None
+
+    def to_json(self) -> dict[str, str]:
+        return asdict(self)
+
+    def __bool__(self) -> bool:
+        return any(asdict(self).values())
+
+
+NO_META = ArticleMeta()
+
+
+@dataclass(frozen=True)
+class Filters:
+    """Which articles a question may draw on; empty admits everything.
+
+    ``outlets`` compare by :func:`outlet_key`; ``sources`` are exact article names; ``since`` and
+    ``until`` are inclusive days compared with :attr:`ArticleMeta.day`, so an undated article
+    never passes a date filter.
+    """
+
+    outlets: tuple[str, ...] = ()
+    sources: tuple[str, ...] = ()
+    since: date | None = None
+    until: date | None = None
+
+    def __bool__(self) -> bool:
+        return bool(self.outlets or self.sources or self.since or self.until)
+
+    @property
+    def outlet_keys(self) -> tuple[str, ...]:
+        return tuple(sorted({outlet_key(o) for o in self.outlets}))
+
+    def admits(self, source: str, meta: ArticleMeta) -> bool:
+        if self.sources and source not in self.sources:
+            return False
+        if self.outlets and outlet_key(meta.outlet) not in self.outlet_keys:
+            return False
+        if self.since or self.until:
+            day = meta.day
+            if day is None:
+                return False
+            if self.since and day < day_number(self.since):
+                return False
+            if self.until and day > day_number(self.until):
+                return False
+        return True
+
+    def to_json(self) -> dict[str, Any]:
+        return {"outlet": list(self.outlets), "source": list(self.sources),
+                "since": self.since.isoformat() if self.since else None,
+                "until": self.until.isoformat() if self.until else None}
 
 
 @dataclass(frozen=True)
@@ -24,6 +118,7 @@ class Article:
     text: str  # cleaned text; every offset in the product points into this string
     content_hash: str  # hash of the cleaned text and the index settings
     root: str = ""  # absolute folder it was indexed from ("" for uploads and single files)
+    meta: ArticleMeta = NO_META
 
 
 @dataclass(frozen=True)
@@ -37,6 +132,7 @@ class Chunk:
     start: int
     end: int
     index: int = 0  # position of the chunk within its article
+    meta: ArticleMeta = NO_META  # its article's metadata (also in Chroma, for filtering)
 
 
 @dataclass(frozen=True)
@@ -52,6 +148,7 @@ class Passage:
     score: float
     dense_score: float | None = None  # cosine similarity, when the dense retriever saw it
     keyword_score: float | None = None  # BM25 score, when the keyword retriever saw it
+    meta: ArticleMeta = NO_META
 
     @classmethod
     def from_chunk(cls, chunk: Chunk, score: float, **scores: float | None) -> Passage:
@@ -63,6 +160,7 @@ class Passage:
             start=chunk.start,
             end=chunk.end,
             score=score,
+            meta=chunk.meta,
             **scores,
         )
 
@@ -76,6 +174,7 @@ class Passage:
             "start": self.start,
             "end": self.end,
             "score": round(float(self.score), 6),
+            "meta": self.meta.to_json(),
         }
 
 
@@ -110,6 +209,13 @@ class Answer:
     confidence: float | None = None  # calibrated P(the articles answer this), see rag.answer.decision
     signals: dict[str, float | None] = field(default_factory=dict)  # what that decision saw
 
+    def meta_of(self, citation: Citation) -> ArticleMeta:
+        """The metadata of the article a citation quotes (from its passage)."""
+        for p in self.passages:
+            if p.id == citation.passage_id:
+                return p.meta
+        return NO_META
+
     def to_json(self) -> dict[str, Any]:
         return {
             "confidence": None if self.confidence is None else round(float(self.confidence), 4),
@@ -117,7 +223,7 @@ class Answer:
             "question": self.question,
             "answer": self.answer,
             "abstained": self.abstained,
-            "citations": [c.to_json() for c in self.citations],
+            "citations": [{**c.to_json(), "meta": self.meta_of(c).to_json()} for c in self.citations],
             "passages": [p.to_json() for p in self.passages],
             "timings": {k: round(v, 4) for k, v in self.timings.items()},
             "standalone_question": self.standalone_question,

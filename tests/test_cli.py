@@ -21,8 +21,9 @@ from rag.errors import BadInput, EmptyStore, NotFound
 from rag.settings import Settings
 from rag.types import Answer, Citation, Passage
 
-PASSAGE_KEYS = {"id", "source", "title", "text", "start", "end", "score"}
-REPORT_KEYS = {"added", "updated", "unchanged", "removed", "failed", "chunks", "seconds", "stages"}
+PASSAGE_KEYS = {"id", "source", "title", "text", "start", "end", "score", "meta"}
+REPORT_KEYS = {"added", "updated", "unchanged", "removed", "failed", "metadata_only", "warnings", "chunks", "seconds",
+               "stages"}
 QUESTION = "Wie viele Raketen mit Nuklearsprengköpfen kann das Atom-U-Boot tragen?"
 
 
@@ -172,7 +173,7 @@ def test_sources_json_and_human(cli, indexed: list[str]) -> None:  # noqa: ANN00
     assert [r["source"] for r in rows] == SAMPLE_SOURCES
     pipeline = Pipeline(_settings(indexed))
     for row in rows:
-        assert set(row) == {"source", "title", "chunks", "chars"}
+        assert set(row) == {"source", "title", "chunks", "chars", "meta"}
         article = pipeline.article(row["source"])
         assert row["title"] == article.title and row["chars"] == len(article.text)
         assert row["chunks"] == len(pipeline.store.chunk_ids(row["source"])) > 0

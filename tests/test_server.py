@@ -27,7 +27,7 @@ ELEPHANT = ("Neuer Elefant im Leipziger Zoo\n\nDer Zoo Leipzig hat einen jungen 
             "Bruno und wiegt schon zwei Tonnen. Die Pfleger füttern Bruno mit Heu, Äpfeln und Karotten.\n")
 ANSWER_KEYS = {"question", "answer", "abstained", "citations", "passages", "timings", "standalone_question",
                "language", "generator", "confidence", "signals"}
-PASSAGE_KEYS = {"id", "source", "title", "text", "start", "end", "score"}
+PASSAGE_KEYS = {"id", "source", "title", "text", "start", "end", "score", "meta"}
 
 
 @pytest.fixture(scope="module")
@@ -197,7 +197,7 @@ def test_list_articles(client: httpx.Client, shared: tuple[str, Pipeline]) -> No
     assert [a["source"] for a in articles] == [a.source for a in shared[1].sources()]
     assert len(articles) == 5
     for a in articles:
-        assert set(a) == {"source", "title", "chunks", "chars"} and a["chunks"] >= 1 and a["title"]
+        assert set(a) == {"source", "title", "chunks", "chars", "meta"} and a["chunks"] >= 1 and a["title"]
 
 
 def test_get_unknown_article_is_404(client: httpx.Client) -> None:

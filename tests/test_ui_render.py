@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import re
+from dataclasses import replace
 from html.parser import HTMLParser
 
 import pytest
 
-from rag.types import Answer, Citation, Passage
+from rag.types import Answer, ArticleMeta, Citation, Passage
 from ui import render
 
 XSS = [
@@ -192,3 +193,25 @@ def test_status_lines_are_escaped() -> None:
     html = render.status_html([("ok", "a.txt: indexed"), ("error", XSS[0])])
     no_live_markup(html)
     assert 'class="status-ok"' in html and 'class="status-error"' in html
+
+
+# ----- who published a source, and when (issue 14)
+@pytest.mark.parametrize(("meta", "outlet", "when"), [
+    (ArticleMeta(outlet="Radio Nordost", updated="2023-09-12T16:40"), "Radio Nordost", "updated 2023-09-12"),
+    (ArticleMeta(outlet="Elbtal Nachrichten", published="2024-01-05T08:00+01:00", updated="2024-01-05T18:30+01:00"),
+     "Elbtal Nachrichten", "2024-01-05 (updated 2024-01-05)"),
+    (ArticleMeta(published="2021-08-31"), "unknown outlet", "2021-08-31"),
+    (ArticleMeta(), "unknown outlet", "undated"),
+])
+def test_every_source_shows_outlet_and_date(meta: ArticleMeta, outlet: str, when: str) -> None:
+    p = replace(passage("Die Brücke ist gesperrt."), meta=meta)
+    html = render.passage_html(p, 1, 1, [], show_scores=False)
+    no_live_markup(html)
+    assert re.search(rf'<span class="src-outlet[^"]*">{re.escape(outlet)}</span>', html)
+    assert re.search(rf'<span class="src-date[^"]*">{re.escape(when)}</span>', html)
+
+
+@pytest.mark.parametrize("payload", XSS)
+def test_outlet_is_escaped(payload: str) -> None:
+    p = replace(passage("Text."), meta=ArticleMeta(outlet=payload, published="2024-01-01"))
+    no_live_markup(render.passage_html(p, 1, 1, [], show_scores=True))

@@ -83,6 +83,7 @@ a.cite:hover { background: #1d4ed8; color: #fff !important; }
 .rag-sources .src-title { font-weight: 600; }
 .rag-sources .src-meta { font-size: 0.85em; opacity: 0.75; margin: 4px 0; display: flex; gap: 10px; flex-wrap: wrap; }
 .rag-sources .src-file { font-family: ui-monospace, monospace; }
+.rag-sources .src-outlet { font-weight: 600; } .rag-sources .src-meta .unknown { font-style: italic; font-weight: normal; }
 .rag-sources .src-text { margin: 4px 0 2px 0; padding: 2px 10px; border-left: 3px solid var(--border-color-primary);
   white-space: pre-wrap; max-height: 320px; overflow-y: auto; }
 .rag-sources mark { background: rgba(250, 204, 21, 0.5); color: inherit; padding: 0 1px; border-radius: 2px; }

@@ -116,10 +116,22 @@ def passage_html(passage: Passage, n: int, turn: int, citations: Sequence[Citati
     return (
         f'<details class="src{" cited" if cited else ""}" id="src-{turn}-{n}"{" open" if cited else ""}>'
         f'<summary><span class="src-n">[{n}]</span> <span class="src-title">{esc(title)}</span></summary>'
-        f'<div class="src-meta"><span class="src-file">{esc(passage.source)}</span>'
+        f'<div class="src-meta">{origin_html(passage.meta)}<span class="src-file">{esc(passage.source)}</span>'
         f'<span class="src-chars">chars {passage.start}–{passage.end}</span>{score}</div>'
         f'<div class="src-text">{highlight(passage.text, spans)}</div></details>'
     )
+
+
+def origin_html(meta: object) -> str:
+    """Outlet and date of a source (shown on every one): "unknown outlet" / "undated" when the
+    article does not say, so a missing date is never mistaken for a recent one."""
+    outlet = getattr(meta, "outlet", "")
+    published, updated = getattr(meta, "published", ""), getattr(meta, "updated", "")
+    when = published[:10] or (f"updated {updated[:10]}" if updated else "")
+    if published and updated:
+        when += f" (updated {updated[:10]})"
+    return (f'<span class="src-outlet{"" if outlet else " unknown"}">{esc(outlet or "unknown outlet")}</span>'
+            f'<span class="src-date{"" if when else " unknown"}">{esc(when or "undated")}</span>')
 
 
 def turn_sources_html(answer: Answer, turn: int, *, show_scores: bool, active: bool) -> str:
