@@ -548,10 +548,9 @@ def run(args: argparse.Namespace, ctx) -> int:  # noqa: ANN001 - rag.cli.Context
 
 if __name__ == "__main__":  # python -m eval.bench worker KIND JOB.json
     if len(sys.argv) == 4 and sys.argv[1] == "worker":
-        from rag.cli import OFFLINE_ENV
+        from rag.runtime import set_offline_env
 
-        for key, value in OFFLINE_ENV.items():
-            os.environ.setdefault(key, value)
+        set_offline_env()
         job_path = Path(sys.argv[3])
         done = WORKERS[sys.argv[2]](json.loads(job_path.read_text(encoding="utf-8")))
         job_path.write_text(json.dumps(done), encoding="utf-8")

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 import time
 from datetime import datetime
 from pathlib import Path
@@ -100,29 +99,3 @@ def run(args: argparse.Namespace, ctx) -> int:  # noqa: ANN001 - rag.cli.Context
     print(summary_table(report))
     print(f"\nwrote {', '.join(str(p) for p in written)} ({time.perf_counter() - started:.0f} s)")
     return 0
-
-
-def main(argv: list[str] | None = None) -> int:
-    """``python -m eval.cli`` until ``rag eval`` is wired: the same arguments and the global
-    settings flags are not available here (use RAG_* variables)."""
-    import os
-
-    from rag.cli import OFFLINE_ENV, Context
-    from rag.errors import RagError
-    from rag.settings import Settings
-
-    for key, value in OFFLINE_ENV.items():
-        os.environ.setdefault(key, value)
-
-    parser = argparse.ArgumentParser(prog="python -m eval.cli", description=HELP)
-    add_arguments(parser)
-    args = parser.parse_args(argv)
-    try:
-        return run(args, Context(Settings()))
-    except RagError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return exc.exit_code
-
-
-if __name__ == "__main__":
-    sys.exit(main())

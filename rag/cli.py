@@ -28,14 +28,7 @@ from rag.errors import BadInput, EmptyStore, ModelUnavailable, NotFound, RagErro
 from rag.settings import Settings
 
 # Set before anything heavy is imported: nothing this program does may reach the network.
-OFFLINE_ENV = {
-    "HF_HUB_OFFLINE": "1",
-    "HF_HUB_DISABLE_TELEMETRY": "1",
-    "GRADIO_ANALYTICS_ENABLED": "False",
-    "ANONYMIZED_TELEMETRY": "False",
-    "TOKENIZERS_PARALLELISM": "false",
-    "OMP_WAIT_POLICY": "PASSIVE",  # see index/embed.py: spinning OpenMP threads collapse on shared cores
-}
+from rag.runtime import set_offline_env
 
 EXIT_OK = 0
 EXIT_PARTIAL = 1  # some files or input lines failed, the others worked
@@ -500,8 +493,7 @@ def build_settings(args: argparse.Namespace) -> Settings:
 
 def main(argv: list[str] | None = None, *, pipeline_factory: PipelineFactory | None = None) -> int:
     """Run the command line; returns the exit code. ``pipeline_factory`` is the seam tests use."""
-    for key, value in OFFLINE_ENV.items():
-        os.environ.setdefault(key, value)
+    set_offline_env()
     try:
         args = build_parser().parse_args(argv)
         ctx = Context(build_settings(args), pipeline_factory)

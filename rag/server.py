@@ -41,10 +41,9 @@ import uuid
 from collections.abc import AsyncIterator, Callable, Iterator
 from typing import Any, Literal
 
-from rag.cli import OFFLINE_ENV
+from rag.runtime import set_offline_env
 
-for _key, _value in OFFLINE_ENV.items():  # before gradio (imported with the chat) can phone home
-    os.environ.setdefault(_key, _value)
+set_offline_env()  # before gradio (imported with the chat) can phone home
 
 import anyio  # noqa: E402
 from fastapi import APIRouter, Depends, FastAPI, File, Request, Response, UploadFile  # noqa: E402

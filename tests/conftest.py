@@ -24,7 +24,8 @@ from pathlib import Path
 
 import pytest
 
-from rag.cli import OFFLINE_ENV, main
+from rag.cli import main
+from rag.runtime import OFFLINE_ENV
 from rag.settings import Settings
 
 # Tests never reach the network either (the CLI sets the same defaults for itself).

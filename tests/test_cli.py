@@ -16,7 +16,8 @@ from conftest import SAMPLE_DIR, SAMPLE_SOURCES, CountingEmbedder, assert_one_li
 
 from index.embed import FakeEmbedder
 from rag.api import Pipeline
-from rag.cli import COMMANDS, OFFLINE_ENV, Command, build_parser
+from rag.cli import COMMANDS, Command, build_parser
+from rag.runtime import OFFLINE_ENV
 from rag.errors import BadInput, EmptyStore, NotFound
 from rag.settings import Settings
 from rag.types import Answer, Citation, Passage
