@@ -29,8 +29,8 @@ def answer_record(item: EvalItem, answer) -> dict:  # noqa: ANN001 - rag.types.A
     """The per-question record kept in report.json (scores are added by :func:`score_record`)."""
     return {
         "id": item.id, "question": item.question, "history": list(item.history), "lang": item.lang,
-        "answerable": item.answerable, "gold_answers": list(item.answers), "gold_sources": list(item.sources),
-        "answer": answer.answer, "abstained": bool(answer.abstained),
+        "answerable": item.answerable, "reason": item.reason, "gold_answers": list(item.answers),
+        "gold_sources": list(item.sources), "answer": answer.answer, "abstained": bool(answer.abstained),
         "standalone_question": answer.standalone_question, "answer_language": answer.language,
         "generator": answer.generator, "confidence": answer.confidence, "signals": dict(answer.signals),
         "citations": [c.to_json() for c in answer.citations],

@@ -58,7 +58,9 @@ def evaluate(dataset: Dataset, pipeline, *, generator: str | None = None,  # noq
         report["metrics"]["grounding"] = summary["grounding"]
         report["metrics"]["latency"].update(summary["latency"])
         report["records"] = records
-        report["slices"] = {name: summarize([r for r in records if keep(r)]) for name, keep in SLICES.items()}
+        reasons = any(r.get("reason") for r in records)
+        report["slices"] = {name: summarize([r for r in records if keep(r)]) for name, keep in SLICES.items()
+                            if reasons or not name.startswith("unanswerable-")}
         report["metrics"]["answerability"] = answerability_curve(records)
         report["metrics"]["sentences"] = sentence_recall(pipeline.answerer, items)
         report["metrics"]["sentences"]["budget"] = pipeline.settings.reader_sentences
@@ -73,6 +75,9 @@ SLICES = {
     "de": lambda r: r["lang"] == "de" and not r["history"],
     "en": lambda r: r["lang"] == "en" and not r["history"],
     "multi-turn": lambda r: bool(r["history"]),
+    # the withheld protocols: answerable questions with one kind of unanswerable ones
+    "unanswerable-withheld": lambda r: r["answerable"] or r.get("reason") == "withheld",
+    "unanswerable-removed": lambda r: r["answerable"] or r.get("reason") == "removed",
 }
 
 

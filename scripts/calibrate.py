@@ -190,7 +190,8 @@ def main() -> int:
     parser.add_argument("--no-rank", action="store_true", help="keep the ranking weights as they are")
     args = parser.parse_args()
 
-    data = json.loads(args.out.read_text(encoding="utf-8")) if args.out.is_file() else {"models": {}, "rank": {}}
+    # A new --out starts from the product's calibration: its ranking weights decide what the reader sees.
+    data = json.loads((args.out if args.out.is_file() else CALIBRATION_FILE).read_text(encoding="utf-8"))
     data.setdefault("rank", {})
     data.setdefault("report", {})
     generator = "local" if args.kind == "llm" else "extractive"
