@@ -3,10 +3,16 @@
 Any server that speaks ``POST {base_url}/embeddings`` with ``{"model", "input": [...]}`` and
 answers ``{"data": [{"index", "embedding": [floats]}]}``: TEI, vLLM, Ollama, Infinity,
 llama.cpp's servers, OpenAI itself. Texts go in requests of at most ``batch_size``; a request
-that fails on the way (connection refused or reset, timeout) or with 429/5xx is retried with
-exponential backoff (``Retry-After`` is honoured, within bounds); everything else fails at
-once. Every failure is a :class:`~rag.errors.ModelUnavailable` whose message names the
-server and says what to do.
+that fails on the way (connection refused or reset, connect timeout) or with 429/5xx is
+retried with exponential backoff (``Retry-After`` is honoured, within bounds); everything else
+fails at once. Every failure is a :class:`~rag.errors.ModelUnavailable` whose message names
+the server and says what to do.
+
+A request that times out while waiting for the answer is *not* retried: the server got it and
+is most likely still computing it. Measured with llama-cpp-python's server (one request at a
+time) on a loaded 2-core machine: a 32-chunk batch ran past 60 s, and four retries queued four
+more copies of the same work, so the next request waited 257 s for them. The fix is a smaller
+``batch_size`` or a longer timeout, and the message says so.
 
 What it leaves out:
 - Token counting is local and approximate (one token per :data:`CHARS_PER_TOKEN` characters,
@@ -120,8 +126,13 @@ class OpenAIEmbedder:
                 self.requests += 1
             try:
                 response = self._client.post(self.config.url, json=payload)
-            except httpx.TimeoutException:
-                problem, wait = f"did not answer within {self.config.timeout:g} s", None
+            except httpx.ReadTimeout:
+                raise ModelUnavailable(f"{where} did not answer within {self.config.timeout:g} s for "
+                                       f"{len(payload['input'])} texts (not retried: it may still be working on "
+                                       "them). Raise embedder_timeout, or lower embed_batch_size for a slow "
+                                       "server.") from None
+            except httpx.TimeoutException:  # connecting or sending: the server has not got the request
+                problem, wait = f"did not take the request within {self.config.timeout:g} s", None
             except httpx.TransportError as exc:
                 problem, wait = f"cannot be reached ({_reason(exc)})", None
             else:

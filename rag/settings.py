@@ -85,10 +85,14 @@ class Settings(BaseSettings):
         description="openai backend: API key, sent as a bearer token; set it as RAG_EMBEDDER_API_KEY rather than in "
         "a file. Empty: openai_api_key.",
     )
-    embedder_timeout: float = Field(default=60.0, gt=0, description="openai backend: seconds per request.")
+    embedder_timeout: float = Field(
+        default=60.0, gt=0,
+        description="openai backend: seconds per request (embed_batch_size texts). A request that times out "
+        "waiting for its answer is not retried: lower embed_batch_size for a slow (CPU) server.",
+    )
     embedder_retries: int = Field(
         default=4, ge=0, le=10,
-        description="openai backend: further attempts after a connection error, timeout, 429 or 5xx "
+        description="openai backend: further attempts after a connection error, 429 or 5xx "
         "(exponential backoff from 0.5 s, honouring Retry-After).",
     )
     embedder_query_prefix: str = Field(
