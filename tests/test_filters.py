@@ -237,3 +237,27 @@ def test_llama_metadata_filters(news: Pipeline) -> None:
 def test_llama_unsupported_filters_are_refused(news: Pipeline, bad: MetadataFilters) -> None:
     with pytest.raises(BadInput):
         NewsRetriever(news, filters=bad)
+
+
+# ----- the examples in docs/metadata.md run as written
+def test_metadata_doc_examples_run(tmp_path: Path) -> None:
+    import re
+    import subprocess
+
+    from conftest import PYTHON, ROOT, clean_env
+
+    doc = (ROOT / "docs" / "metadata.md").read_text(encoding="utf-8")
+    blocks = re.findall(r"```python\n(.*?)```", doc, flags=re.S)
+    assert len(blocks) == 2
+    env = clean_env(RAG_EMBEDDER="fake", RAG_GENERATOR="extractive", RAG_CACHE_DIR=str(tmp_path / "cache"))
+    setup = f"from rag import open_store\nwith open_store('rag-store') as rag:\n    rag.index([{str(NEWS_DIR)!r}])\n"
+    outputs = []
+    for code in [setup, *blocks]:
+        proc = subprocess.run([PYTHON, "-c", code], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
+        assert proc.returncode == 0, proc.stderr
+        outputs.append(proc.stdout)
+    python_api, llama = outputs[1], outputs[2]
+    assert "elbtal-nachrichten-elbpegel-update.html Elbtal Nachrichten 2024-01-05T08:00+01:00" in python_api
+    assert "havelland-kurier-havelbruecke.html Havelland Kurier 2023-09-12T09:30+02:00" in python_api
+    lines = llama.strip().splitlines()
+    assert lines and all(" Elbtal Nachrichten 2024-01-05" in line for line in lines)

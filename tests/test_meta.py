@@ -235,3 +235,24 @@ def test_changed_metadata_is_rewritten_without_embedding(tmp_path: Path, setting
         text.write_text(text.read_text(encoding="utf-8").replace("600 Passagiere", "800 Passagiere"), encoding="utf-8")
         fourth = pipeline.index([folder])
         assert fourth.updated == [source] and fourth.metadata_only == [] and counting.passages
+
+
+def test_upload_reads_metadata_and_reports_warnings(tmp_path: Path) -> None:
+    import httpx
+
+    from rag.server import create_app
+    from tests.server_support import LiveServer, make_pipeline
+
+    pipeline = make_pipeline(tmp_path)
+    pipeline.index([NEWS_DIR / "leserbrief-radweg.txt"])
+    page = "---\ntitle: Parken wird teurer\noutlet: Stadtblatt\ndate: 31.02.2024\n---\n" + BODY
+    with LiveServer(create_app(pipeline, ui=False)) as url, httpx.Client(base_url=url, timeout=60) as client:
+        r = client.post("/v1/articles", files={"file": ("parken.md", page.encode("utf-8"), "text/markdown")})
+        assert r.status_code == 201, r.text
+        report = r.json()
+        assert report["added"] == ["parken.md"] and report["failed"] == []
+        assert [w["source"] for w in report["warnings"]] == ["parken.md"] and "published" in report["warnings"][0]["reason"]
+        article = client.get("/v1/articles/parken.md").json()
+        assert article["title"] == "Parken wird teurer" and not article["text"].startswith("---")
+        assert article["meta"] == {"outlet": "Stadtblatt", "url": "", "author": "", "published": "", "updated": ""}
+    pipeline.close()
