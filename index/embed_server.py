@@ -86,9 +86,9 @@ class OpenAIEmbedder:
         self.name = f"openai/{config.model}"
         self.dim = config.dim
         headers = {"Authorization": f"Bearer {config.api_key}"} if config.api_key else {}
-        # Connecting gets at most 10 s of the budget: a dead host should fail (and be retried) early.
+        # Connecting gets at most 5 s of the budget: a dead host should fail (and be retried) early.
         self._client = httpx.Client(headers=headers, timeout=httpx.Timeout(config.timeout,
-                                                                           connect=min(config.timeout, 10.0)))
+                                                                           connect=min(config.timeout, 5.0)))
         self._lock = threading.Lock()
         self.requests = 0  # requests sent, retries included (for reports and tests)
 
@@ -127,8 +127,9 @@ class OpenAIEmbedder:
             try:
                 response = self._client.post(self.config.url, json=payload)
             except httpx.ReadTimeout:
-                raise ModelUnavailable(f"{where} did not answer within {self.config.timeout:g} s for "
-                                       f"{len(payload['input'])} texts (not retried: it may still be working on "
+                n = len(payload["input"])
+                raise ModelUnavailable(f"{where} did not answer within {self.config.timeout:g} s for {n} "
+                                       f"text{'s' if n != 1 else ''} (not retried: it may still be working on "
                                        "them). Raise embedder_timeout, or lower embed_batch_size for a slow "
                                        "server.") from None
             except httpx.TimeoutException:  # connecting or sending: the server has not got the request

