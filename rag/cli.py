@@ -174,7 +174,7 @@ def _retrieve(args: argparse.Namespace, ctx: Context) -> int:
     if args.json:
         _print_json(_retrieval_json(ctx.pipeline, args.question, args.k, filters))
         return EXIT_OK
-    passages, _ = ctx.pipeline.retrieve_timed(args.question, args.k, filters)
+    passages, _ = ctx.pipeline.retrieve_timed(args.question, args.k, *([filters] if filters else []))
     for n, p in enumerate(passages, start=1):
         print(f"{n}. {p.source}{_meta_note(p.meta)}  score {p.score:.4f}  chars {p.start}-{p.end}")
         print(f"   {_snippet(p.text)}")
@@ -182,7 +182,7 @@ def _retrieve(args: argparse.Namespace, ctx: Context) -> int:
 
 
 def _retrieval_json(pipeline, question: str, k: int | None, filters=None) -> dict[str, Any]:  # noqa: ANN001
-    passages, seconds = pipeline.retrieve_timed(question, k, filters) if filters else pipeline.retrieve_timed(question, k)
+    passages, seconds = pipeline.retrieve_timed(question, k, *([filters] if filters else []))
     out = {"question": question, "passages": [p.to_json() for p in passages],
            "timings": {"retrieve_s": round(seconds, 4)}}
     if filters:
