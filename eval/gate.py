@@ -19,7 +19,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from eval.datasets import XQUAD_DIR, load_gold, load_xquad, load_xquad_withheld
+from eval.datasets import REMOVED_SHARE, XQUAD_DIR, load_gold, load_xquad, load_xquad_withheld
 from eval.judges import LexicalJudge
 from eval.report import flatten
 from eval.run import evaluate
@@ -34,25 +34,29 @@ GATED = {
              "grounding.citation_recall", "grounding.quotes_verbatim"),
     "xquad-de": ("retrieval.recall@1", "retrieval.recall@5", "retrieval.ndcg@10", "retrieval.evidence@5"),
     "xquad-en": ("retrieval.recall@1", "retrieval.recall@5", "retrieval.ndcg@10", "retrieval.evidence@5"),
-    "xquad-withheld": ("answers.contains", "answers.abstention_accuracy", "answers.false_abstention_rate",
-                       "sentences.@6", "answerability.auc"),
+    "xquad-removed": ("answers.contains", "answers.abstention_accuracy", "answers.false_abstention_rate",
+                      "sentences.@6", "answerability.auc", "removed.abstention_accuracy",
+                      "withheld.abstention_accuracy"),
 }
 LOWER_IS_BETTER = ("answers.false_abstention_rate",)
-WITHHELD_CI_QUESTIONS = 150  # a seeded sample of the test half: 100 answerable, 50 unanswerable
+WITHHELD_CI_QUESTIONS = 180  # a seeded sample of the test half: 120 answerable, 60 unanswerable
 
 
 def measure_withheld(root: Path, settings=None, questions: int = WITHHELD_CI_QUESTIONS  # noqa: ANN001
                      ) -> tuple[dict[str, float], dict[str, int]]:
-    """Extractive answers on a seeded slice of XQuAD-de withheld (test half): abstention,
-    false abstention, contains, the answerability AUC and answer-sentence recall at 6."""
-    ds = load_xquad_withheld("de", split="test")
-    pipeline = open_pipeline(ds, root / "withheld", settings=settings, generator="extractive")
+    """Extractive answers on a seeded slice of XQuAD-de removed (test half: withheld paragraphs
+    and cut answer sentences): abstention (both kinds, and each), false abstention, contains,
+    the answerability AUC and answer-sentence recall at 6."""
+    ds = load_xquad_withheld("de", split="test", removed_share=REMOVED_SHARE)
+    pipeline = open_pipeline(ds, root / "removed", settings=settings, generator="extractive")
     report = evaluate(ds, pipeline, generator="extractive", limit=questions, progress=False)
     pipeline.close()
     flat = flatten({k: v for k, v in report["metrics"].items() if k not in ("latency",)})
+    for reason in ("removed", "withheld"):
+        flat[f"{reason}.abstention_accuracy"] = report["slices"][f"unanswerable-{reason}"]["answers"]["abstention_accuracy"]
     a = report["metrics"]["answers"]
-    sizes = {"xquad-withheld": min(a["answerable"], a["unanswerable"])}
-    return {f"xquad-withheld.{k}": v for k, v in flat.items() if k in GATED["xquad-withheld"]}, sizes
+    sizes = {"xquad-removed": min(a["answerable"], a["unanswerable"]) // 2}
+    return {f"xquad-removed.{k}": v for k, v in flat.items() if k in GATED["xquad-removed"]}, sizes
 
 
 def measure_gold(root: Path, settings=None) -> tuple[dict[str, float], dict[str, int]]:  # noqa: ANN001

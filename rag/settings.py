@@ -119,8 +119,8 @@ class Settings(BaseSettings):
     generator: Literal["local", "openai", "extractive"] = Field(
         default="local",
         description="local (Qwen2.5 via llama.cpp), openai (any OpenAI-compatible server), "
-        "extractive (no LLM: best supported sentences). 'local' falls back to extractive "
-        "with a notice when llama-cpp-python is not installed.",
+        "extractive (no LLM: the best-ranked sentence, same decision chain). Without llama-cpp-python, "
+        "'local' is an error (exit 4) that names `--generator extractive`; it never switches silently.",
     )
     local_model: Literal["qwen2.5-1.5b", "qwen2.5-0.5b"] = Field(
         default="qwen2.5-1.5b", description="Which packaged GGUF model the local generator runs."
