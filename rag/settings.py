@@ -120,7 +120,7 @@ class Settings(BaseSettings):
         default="local",
         description="local (Qwen2.5 via llama.cpp), openai (any OpenAI-compatible server), "
         "extractive (no LLM: the best-ranked sentence, same decision chain). Without llama-cpp-python, "
-        "'local' is an error (exit 4) that names `--generator extractive`; it never switches silently.",
+        "'local' is an error (exit 6) that names `--generator extractive`; it never switches silently.",
     )
     local_model: Literal["qwen2.5-1.5b", "qwen2.5-0.5b"] = Field(
         default="qwen2.5-1.5b", description="Which packaged GGUF model the local generator runs."
