@@ -27,7 +27,9 @@ MODES = ("hybrid", "dense", "keyword")
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--dataset", default="gold", metavar="NAME|PATH",
                         help="gold (default; eval/gold.jsonl over the sample articles), xquad-de, xquad-en, "
-                             "a gold-format .jsonl file, or an XQuAD folder (FOLDER[:en])")
+                             "the answerability protocols xquad-{de,en}-withheld and xquad-{de,en}-removed "
+                             "(test half; add -calibration or -all), a gold-format .jsonl file, or an XQuAD "
+                             "folder (FOLDER[:en])")
     parser.add_argument("--generator", choices=GENERATORS, default=None,
                         help="answer generator (default: the configured one, as users get it)")
     parser.add_argument("--retrieval-only", action="store_true", help="retrieval metrics only, no answers")
@@ -37,7 +39,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              "model's yes/no probability), openai (the configured OpenAI-compatible server)")
     parser.add_argument("--calibrate", action=argparse.BooleanOptionalAction, default=None,
                         help="calibrate the lexical judge against the LLM judge (default: on with an LLM judge)")
-    parser.add_argument("--limit", type=int, default=None, metavar="N", help="first N questions only")
+    parser.add_argument("--limit", type=int, default=None, metavar="N", help="first N questions only (the withheld/removed protocols: a seeded sample, 2/3 answerable)")
     parser.add_argument("--out", type=Path, default=None, metavar="DIR",
                         help="report folder (default: eval-reports/<dataset>-<generator>-<time>)")
     parser.add_argument("--eval-store", type=Path, default=None, metavar="DIR",
