@@ -8,6 +8,8 @@ than a day in the future are refused as wrong metadata.
 
 :func:`make_filters` turns the flags and fields of every edge (CLI, HTTP, Python) into
 :class:`~rag.types.Filters`, raising :class:`~rag.errors.BadInput` with what to write instead.
+:func:`filters_from_mapping` does the same for a ``{"outlet": …, "since": …}`` mapping
+(MCP, LangChain).
 Relative dates ("letzte Woche") are not read here (issue 14, part 2).
 """
 
@@ -15,8 +17,9 @@ from __future__ import annotations
 
 import calendar
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from datetime import date, datetime, timedelta
+from typing import Any
 
 from rag.errors import BadInput
 from rag.types import Filters
@@ -124,6 +127,23 @@ def make_filters(outlet: str | Iterable[str] | None = None, source: str | Iterab
     if filters.since and filters.until and filters.since > filters.until:
         raise BadInput(f"The since date {filters.since} is after the until date {filters.until}: nothing can match.")
     return filters
+
+
+FILTER_KEYS = ("outlet", "source", "since", "until")
+
+
+def filters_from_mapping(given: Mapping[str, Any] | None) -> Filters:
+    """Filters from a mapping with the keys of :data:`FILTER_KEYS` (the ``filters`` argument of
+    the MCP tools and the LangChain retriever); any other key is refused, naming the supported ones."""
+    if not given:
+        return Filters()
+    if not isinstance(given, Mapping):
+        raise BadInput("Filters are an object with the keys outlet, source, since and until.")
+    unknown = sorted(set(given) - set(FILTER_KEYS))
+    if unknown:
+        raise BadInput(f"Unsupported filter {', '.join(map(repr, unknown))}: supported filters are outlet and "
+                       "source (a name or a list of names), since and until (2023-09-12, 2023-09 or 2023).")
+    return make_filters(**given)
 
 
 def _names(value: str | Iterable[str] | None) -> tuple[str, ...]:

@@ -1,9 +1,9 @@
 """The product as an MCP server (``rag mcp``): four tools an assistant can call, over stdio
 or streamable HTTP, built with the official ``mcp`` SDK.
 
-    search_articles(query, k, filters)   passages with source, start/end offsets, score, text
-    ask(question, history)               a grounded answer with verbatim citations
-    list_articles()                      the indexed articles
+    search_articles(query, k, filters)   passages with source, start/end offsets, score, text, meta
+    ask(question, history, filters)      a grounded answer with verbatim citations
+    list_articles()                      the indexed articles, with outlet and dates
     get_article(source, start, end)      an article's cleaned text, or a span of it
 
     from rag import open_store
@@ -13,6 +13,8 @@ or streamable HTTP, built with the official ``mcp`` SDK.
 
 Offsets are character offsets into the article's cleaned text, as everywhere in the product:
 ``get_article(source, start, end).text == passage text`` for every passage and citation.
+``filters`` (outlet, source, since, until; the HTTP API's fields) go into the search itself,
+Chroma's ``where`` and the keyword index, so a selective filter still returns ``k`` passages.
 
 Errors: a :class:`~rag.errors.RagError` (empty question, unknown article, nothing indexed,
 the store unreachable) becomes a tool error (``is_error``) whose text is the same one line the
@@ -20,12 +22,13 @@ HTTP API sends, after the SDK's ``Error executing tool NAME:`` prefix. Arguments
 against each tool's published input schema (types, required, ``k`` in 1..50) before the SDK's
 own pydantic validation, whose report spans several lines, so a bad call is one line too
 (``Invalid arguments: k: 80 is greater than the maximum of 50.``); offsets past the article's
-end are checked in the tool, against its length.
+end are checked in the tool, against its length. Filter values are read by
+:func:`rag.filters.filters_from_mapping`, so a bad date has the HTTP API's words; a ``source``
+that is not indexed is refused (the HTTP API returns no passages), an unknown outlet matches nothing.
 Anything else is a bug: the client sees only ``Error executing tool NAME``, the server
 logs the traceback on stderr.
 
-Left out: the source filter runs here, over the best ``MAX_K`` passages (retrieval itself
-has no filters yet); no auth on the HTTP transport, which is why it binds 127.0.0.1 only;
+Left out: no auth on the HTTP transport, which is why it binds 127.0.0.1 only;
 no streaming of the answer draft (the tool returns the checked answer).
 """
 
@@ -45,7 +48,8 @@ from pydantic import BaseModel, Field
 
 from rag.api import MAX_QUESTION_CHARS, Pipeline
 from rag.errors import BadInput, RagError
-from rag.types import Answer, Passage
+from rag.filters import filters_from_mapping
+from rag.types import Answer, ArticleMeta, Filters, Passage
 
 NAME = "rag-news"
 HOST = "127.0.0.1"  # no auth on this transport: never bind beyond this machine
@@ -53,18 +57,27 @@ DEFAULT_PORT = 7861  # `rag serve` and `rag chat` default to 7860
 PATH = "/mcp"
 MAX_K = 50  # as the HTTP API's /v1/retrieve
 MAX_HISTORY = 10  # earlier turns kept, as in the HTTP API
-FILTERS = ("source",)  # keys `filters` understands now
 
 INSTRUCTIONS = (
     "Tools over a collection of news articles (mostly German). Use search_articles to find passages "
     "and ask for a short grounded answer with verbatim citations; when ask abstains, the articles do not "
-    "say. Every passage and citation has start/end character offsets into its article's cleaned text: "
+    "say. Both take filters (outlet, source, since, until) to keep to some outlets, articles or dates. Every "
+    "passage and citation has start/end character offsets into its article's cleaned text: "
     "get_article(source, start, end) returns exactly that span, or with wider offsets its context. "
-    "list_articles gives the article names that source arguments and filters take."
+    "list_articles gives the article names and outlets that source arguments and filters take."
 )
 
 
 # ----- what the tools return (their output schemas)
+class MetaInfo(BaseModel):
+    outlet: str = Field(description="The publishing outlet; \"\" when the article does not say (nothing is guessed).")
+    url: str
+    author: str
+    published: str = Field(description="ISO 8601 publication date (or date and time) as the article states it; "
+                           "\"\" when unknown.")
+    updated: str = Field(description="ISO 8601 last update, only when later than published.")
+
+
 class PassageHit(BaseModel):
     source: str = Field(description="The article's name (as list_articles gives it).")
     title: str = Field(description="The article's title.")
@@ -74,6 +87,7 @@ class PassageHit(BaseModel):
                          "comparable only within one search.")
     text: str = Field(description="The passage, verbatim.")
     id: str = Field(description="The passage's id (a content hash).")
+    meta: MetaInfo = Field(description="Who published the passage's article, and when.")
 
 
 class SearchResult(BaseModel):
@@ -87,6 +101,7 @@ class CitationOut(BaseModel):
     source: str = Field(description="The article's name.")
     start: int = Field(description="Character offset of the quote in the article's cleaned text.")
     end: int = Field(description="End offset of the quote (exclusive).")
+    meta: MetaInfo = Field(description="Who published the quoted article, and when.")
 
 
 class AskResult(BaseModel):
@@ -104,6 +119,7 @@ class ArticleInfo(BaseModel):
     title: str
     chars: int = Field(description="Length of the cleaned text (the largest valid end offset).")
     chunks: int = Field(description="Passages the article is split into.")
+    meta: MetaInfo = Field(description="Outlet, URL, author and dates, as the article states them.")
 
 
 class ArticleList(BaseModel):
@@ -123,11 +139,18 @@ class ArticleSpan(BaseModel):
 Query = Annotated[str, Field(description="What to look for: a question or keywords, German or English.")]
 K = Annotated[int, Field(description=f"How many passages to return, 1 to {MAX_K}.",
                          json_schema_extra={"minimum": 1, "maximum": MAX_K})]
-Filters = Annotated[dict[str, Any] | None, Field(
-    description="Optional. Supported now: {\"source\": NAME} or {\"source\": [NAME, ...]} to search only those "
-    "articles (names from list_articles). Other keys are refused.",
-    json_schema_extra={"properties": {"source": {"anyOf": [{"type": "string"},
-                                                           {"type": "array", "items": {"type": "string"}}]}}})]
+_NAMES = {"anyOf": [{"type": "string"}, {"type": "array", "items": {"type": "string"}}]}
+_DAY = "2023-09-12, 2023-09 (the whole month) or 2023 (the whole year)"
+FilterArg = Annotated[dict[str, Any] | None, Field(
+    description="Optional, applied inside the search (k stays full): {\"outlet\": NAME or [NAME, ...], "
+    "\"source\": NAME or [NAME, ...], \"since\": DAY, \"until\": DAY}, any of them; all given must match. "
+    "Outlets and article names as list_articles gives them. An undated article never passes a date filter. "
+    "Other keys are refused.",
+    json_schema_extra={"properties": {
+        "outlet": {**_NAMES, "description": "Only articles from this outlet or these outlets (case does not matter)."},
+        "source": {**_NAMES, "description": "Only these articles (names from list_articles)."},
+        "since": {"type": "string", "description": f"Published on or after this day: {_DAY}."},
+        "until": {"type": "string", "description": f"Published on or before this day: {_DAY}."}}})]
 Question = Annotated[str, Field(description="The question, German or English.")]
 History = Annotated[list[str], Field(description="The conversation's earlier user questions, oldest first, "
                                      "so a follow-up like 'and when?' can be understood. Empty for a new question.")]
@@ -146,36 +169,39 @@ def build_server(pipeline: Pipeline) -> MCPServer:
     top_k = pipeline.settings.top_k
 
     @server.tool(title="Search the articles", annotations=READ_ONLY)
-    def search_articles(query: Query, k: K = top_k, filters: Filters = None) -> SearchResult:
+    def search_articles(query: Query, k: K = top_k, filters: FilterArg = None) -> SearchResult:
         """Find the passages of the news articles that best match a query (hybrid dense + keyword search).
 
         Returns passages best first, each with its article (source), character offsets (start, end) into
-        that article's cleaned text, a score and the verbatim text. Use it to gather evidence; use ask for
+        that article's cleaned text, a score, the verbatim text and the article's outlet and dates (meta).
+        filters keeps to some outlets, articles or a date range. Use it to gather evidence; use ask for
         a checked answer."""
         with _tool_errors():
             check_k(k)
-            sources = _source_filter(pipeline, filters)
-            passages = pipeline.retrieve(query, MAX_K if sources else k)
-            if sources:
-                passages = [p for p in passages if p.source in sources][:k]
-            return SearchResult(query=query, passages=[_hit(p) for p in passages])
+            chosen = check_filters(pipeline, filters)
+            return SearchResult(query=query, passages=[_hit(p) for p in pipeline.retrieve(query, k, filters=chosen)])
 
     @server.tool(title="Ask the articles", annotations=READ_ONLY)
-    def ask(question: Question, history: History = []) -> AskResult:  # noqa: B006 - the SDK copies defaults
+    def ask(question: Question, history: History = [],  # noqa: B006 - the SDK copies defaults
+            filters: FilterArg = None) -> AskResult:
         """Answer a question from the news articles only, with verbatim citations.
 
-        Each citation gives the quote and where it stands (source, start, end). When the articles do not
-        answer the question, abstained is true and the answer says so: do not fill in from elsewhere."""
+        Each citation gives the quote, where it stands (source, start, end) and its article's outlet and
+        dates. filters (as in search_articles) restricts the articles the answer may draw on. When the
+        articles do not answer the question, abstained is true and the answer says so: do not fill in
+        from elsewhere."""
         with _tool_errors():
+            chosen = check_filters(pipeline, filters)
             turns = [t.strip()[:MAX_QUESTION_CHARS] for t in history if t.strip()][-MAX_HISTORY:]
-            return _ask_result(pipeline.ask(question, turns))
+            return _ask_result(pipeline.ask(question, turns, filters=chosen))
 
     @server.tool(title="List the articles", annotations=READ_ONLY)
     def list_articles() -> ArticleList:
-        """List the indexed articles: name (source), title, length in characters and number of passages."""
+        """List the indexed articles: name (source), title, length in characters, number of passages, and
+        outlet, URL, author and dates (meta; "" where the article does not say)."""
         with _tool_errors():
-            return ArticleList(articles=[ArticleInfo(source=a.source, title=a.title, chars=a.chars, chunks=a.chunks)
-                                         for a in pipeline.sources()])
+            return ArticleList(articles=[ArticleInfo(source=a.source, title=a.title, chars=a.chars, chunks=a.chunks,
+                                                     meta=_meta(a.meta)) for a in pipeline.sources()])
 
     @server.tool(title="Read an article", annotations=READ_ONLY)
     def get_article(source: Source, start: Offset = None, end: Offset = None) -> ArticleSpan:
@@ -216,22 +242,16 @@ def check_span(start: int | None, end: int | None, length: int) -> tuple[int, in
     return first, last
 
 
-def _source_filter(pipeline: Pipeline, filters: dict[str, Any] | None) -> set[str]:
-    if not filters:
-        return set()
-    unknown = sorted(set(filters) - set(FILTERS))
-    if unknown:
-        raise BadInput(f"Unsupported filter {', '.join(map(repr, unknown))}: supported filters are "
-                       f"{', '.join(FILTERS)} (an article name or a list of them).")
-    wanted = filters["source"]
-    names = [wanted] if isinstance(wanted, str) else wanted
-    if not isinstance(names, list) or not names or not all(isinstance(n, str) and n for n in names):
-        raise BadInput("The source filter must be an article name or a non-empty list of names (see list_articles).")
-    known = {a.source for a in pipeline.sources()}
-    for name in names:
-        if name not in known:
-            pipeline.article(name)  # raises NotFound with the message every edge gives
-    return set(names)
+def check_filters(pipeline: Pipeline, given: dict[str, Any] | None) -> Filters | None:
+    """The tool's ``filters`` argument as :class:`Filters` (None for none); a source name that is
+    not indexed is refused, since an assistant that mistyped one would otherwise read silence."""
+    chosen = filters_from_mapping(given)
+    if chosen.sources:
+        known = {a.source for a in pipeline.sources()}
+        for name in chosen.sources:
+            if name not in known:
+                pipeline.article(name)  # raises NotFound with the message every edge gives
+    return chosen or None
 
 
 class _ArgumentCheck:
@@ -280,15 +300,19 @@ def one_line(exc: BaseException) -> str:
 
 def _hit(p: Passage) -> PassageHit:
     return PassageHit(source=p.source, title=p.title, start=p.start, end=p.end, score=round(float(p.score), 6),
-                      text=p.text, id=p.id)
+                      text=p.text, id=p.id, meta=_meta(p.meta))
+
+
+def _meta(meta: ArticleMeta) -> MetaInfo:
+    return MetaInfo(**meta.to_json())
 
 
 def _ask_result(answer: Answer) -> AskResult:
     return AskResult(
         question=answer.question, answer=answer.answer, abstained=answer.abstained,
         confidence=None if answer.confidence is None else round(float(answer.confidence), 4),
-        citations=[CitationOut(n=c.n, quote=c.quote, source=c.source, start=c.start, end=c.end)
-                   for c in answer.citations],
+        citations=[CitationOut(n=c.n, quote=c.quote, source=c.source, start=c.start, end=c.end,
+                               meta=_meta(answer.meta_of(c))) for c in answer.citations],
         language=answer.language, standalone_question=answer.standalone_question)
 
 

@@ -3,7 +3,9 @@ spawned over stdio, and ``rag mcp --http`` as a real process on 127.0.0.1 (strea
 
 The store is real (Chroma in a temp folder, BM25, the fake embedder), the answers come from
 the real extractive generator. Offsets are checked against the article texts read from the
-store before the server started; error texts against what the real HTTP API sends.
+store before the server started; error texts against what the real HTTP API sends. Filters
+run over the news fixture corpus, set up (as in test_filters) so that post-filtering would
+return fewer than k passages.
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ from mcp import Client, StdioServerParameters  # noqa: E402
 from rag import Pipeline, Settings  # noqa: E402
 from rag.server import create_app  # noqa: E402
 from tests.edge_support import ChromaProcess, McpHttpProcess  # noqa: E402
+from tests.news_corpus import BRIDGE, EXPECTED, NEWS_DIR, POOL  # noqa: E402
 from tests.server_support import LiveServer, make_pipeline  # noqa: E402
 
 SUBMARINE_Q = "Wie viele Raketen mit Nuklearsprengköpfen kann das Atom-U-Boot tragen?"
@@ -34,6 +37,12 @@ SUBMARINE_SOURCE = "004_7f32bc9d79f56e77.txt"
 MEETING_Q = "Wann treffen sich Kim und Putin?"
 TOOLS = {"search_articles", "ask", "list_articles", "get_article"}
 SERVER_ENV = {"RAG_GENERATOR": "extractive"}
+BRIDGE_Q = "Wie lang ist die Umleitung wegen der gesperrten Havelbrücke in Rathenow?"
+POOL_Q = "Wie viel kostet das neue Hallenbad in Cottbus?"
+K = 5
+# Small chunks and as few candidates per retriever as k: a filter applied after retrieval would starve.
+NEWS_OPTIONS = {"chunk_size": 40, "chunk_overlap": 0, "candidates": K}
+NEWS_ENV = {f"RAG_{name.upper()}": str(value) for name, value in NEWS_OPTIONS.items()}
 
 
 # ----- fixtures: a real store, the server over each transport
@@ -63,6 +72,23 @@ def served(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFact
     with McpHttpProcess(args, base, {"RAG_CACHE_DIR": str(base / "cache"), **SERVER_ENV}) as server:
         yield server.url, articles
     assert server.returncode == 0 and "Traceback" not in server.log(), server.log()  # SIGTERM stops it cleanly
+
+
+@pytest.fixture(scope="module", params=["stdio", "http"])
+def news_served(request: pytest.FixtureRequest,
+                tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Any, list[str]]]:
+    """(what mcp.Client connects to, the outlets of the unfiltered best K for BRIDGE_Q) over the news corpus."""
+    base = tmp_path_factory.mktemp(f"mcp-news-{request.param}")
+    with Pipeline(Settings(store=base / "store", cache_dir=base / "cache", embedder="fake", **NEWS_OPTIONS)) as p:
+        assert sorted(p.index([NEWS_DIR]).added) == sorted(EXPECTED)
+        unfiltered = [x.meta.outlet for x in p.retrieve(BRIDGE_Q, K)]
+    if request.param == "stdio":
+        yield stdio_params(base, **NEWS_ENV), unfiltered
+        return
+    args = ["--store", str(base / "store"), "--embedder", "fake"]
+    with McpHttpProcess(args, base, {"RAG_CACHE_DIR": str(base / "cache"), **SERVER_ENV, **NEWS_ENV}) as server:
+        yield server.url, unfiltered
+    assert server.returncode == 0 and "Traceback" not in server.log(), server.log()
 
 
 @pytest.fixture(scope="module")
@@ -119,7 +145,10 @@ def test_tools_are_listed_with_descriptions_and_schemas(served: tuple[Any, dict]
     assert search.input_schema["required"] == ["query"]
     assert search.input_schema["properties"]["k"].items() >= {"type": "integer", "minimum": 1, "maximum": 50,
                                                              "default": 5}.items()
-    assert "source" in search.input_schema["properties"]["filters"]["properties"]
+    asking = next(t for t in tools if t.name == "ask")
+    for tool in (search, asking):
+        assert set(tool.input_schema["properties"]["filters"]["properties"]) == {"outlet", "source", "since", "until"}
+        assert "k stays full" in tool.input_schema["properties"]["filters"]["description"]
     assert set(next(t for t in tools if t.name == "get_article").input_schema["required"]) == {"source"}
 
 
@@ -135,6 +164,7 @@ def test_search_passages_point_into_their_articles(served: tuple[Any, dict]) -> 
         title, text = articles[p["source"]]
         assert p["text"] == text[p["start"]:p["end"]] and p["title"] == title
     assert len({p["id"] for p in passages}) == 3
+    assert all(set(p["meta"]) == {"outlet", "url", "author", "published", "updated"} for p in passages)
 
 
 def test_search_defaults_and_source_filter(served: tuple[Any, dict]) -> None:
@@ -155,6 +185,58 @@ def test_search_defaults_and_source_filter(served: tuple[Any, dict]) -> None:
     assert len(two["passages"]) >= 2
     for p in one["passages"] + two["passages"]:
         assert p["text"] == articles[p["source"]][1][p["start"]:p["end"]]
+
+
+# ----- filters go into the search: k stays full
+def test_selective_filters_keep_k_full(news_served: tuple[Any, list[str]]) -> None:
+    server, unfiltered = news_served
+
+    async def body(client: Client) -> Any:
+        search = client.call_tool
+        return [ok(await search("search_articles", {"query": BRIDGE_Q, "k": K, "filters": f})) for f in (
+            {"outlet": "radio nordost"}, {"outlet": ["Radio Nordost"], "until": "2023"},
+            {"source": list(BRIDGE[:2])}, {})] + [
+            ok(await search("search_articles", {"query": POOL_Q, "k": K, "filters": {"since": "2024-01",
+                                                                                     "until": "2024-01"}}))]
+
+    nordost, in_2023, two_sources, everything, january = session(server, body)
+    assert unfiltered.count("Radio Nordost") < K  # selective: filtering the best K afterwards would starve
+    assert [p["meta"]["outlet"] for p in everything["passages"]] == unfiltered  # same store, same ranking
+    assert len(nordost["passages"]) == K and {p["meta"]["outlet"] for p in nordost["passages"]} == {"Radio Nordost"}
+    # Radio Nordost in 2023: the bridge (3 chunks) and the storm (2), all of them, best first
+    assert len(in_2023["passages"]) == K
+    assert {p["source"] for p in in_2023["passages"]} == {"radio-nordost-havelbruecke.txt", "radio-nordost-sturm.txt"}
+    assert in_2023["passages"][0]["source"] == "radio-nordost-havelbruecke.txt"
+    assert len(two_sources["passages"]) == K and {p["source"] for p in two_sources["passages"]} <= set(BRIDGE[:2])
+    assert len(january["passages"]) == K
+    assert all("2024-01-01" <= (p["meta"]["published"] or p["meta"]["updated"])[:10] <= "2024-01-31"
+               for p in january["passages"])
+    for found in (nordost, in_2023, two_sources, january):
+        for p in found["passages"]:
+            _title, outlet, url, author, published, updated = EXPECTED[p["source"]]
+            assert p["meta"] == {"outlet": outlet, "url": url, "author": author, "published": published,
+                                 "updated": updated}
+
+
+def test_ask_and_list_articles_with_news_metadata(news_served: tuple[Any, list[str]]) -> None:
+    server, _ = news_served
+
+    async def body(client: Client) -> Any:
+        echo = ok(await client.call_tool("ask", {"question": POOL_Q, "filters": {"outlet": "Lausitzer Echo"}}))
+        nothing = ok(await client.call_tool("ask", {"question": POOL_Q, "filters": {"outlet": "Keine Zeitung"}}))
+        return echo, nothing, ok(await client.call_tool("list_articles", {}))
+
+    echo, nothing, listed = session(server, body)
+    assert not echo["abstained"] and echo["citations"]
+    assert {c["source"] for c in echo["citations"]} == {"lausitzer-echo-hallenbad.txt"}
+    assert all(c["meta"]["outlet"] == "Lausitzer Echo" and c["meta"]["author"] == "Karl Neumann"
+               for c in echo["citations"])
+    assert nothing["abstained"] and nothing["citations"] == []  # an unknown outlet matches nothing
+    by_source = {a["source"]: a["meta"] for a in listed["articles"]}
+    assert set(by_source) == set(EXPECTED) and set(POOL) <= set(by_source)
+    for source, (_title, outlet, url, author, published, updated) in EXPECTED.items():
+        assert by_source[source] == {"outlet": outlet, "url": url, "author": author, "published": published,
+                                     "updated": updated}
 
 
 def test_ask_answers_with_verbatim_citations(served: tuple[Any, dict]) -> None:
@@ -230,6 +312,15 @@ def test_bad_input_gets_the_http_apis_one_line_errors(served: tuple[Any, dict], 
         ("get_article", {"source": "nope.txt"}, ("GET", "/v1/articles/nope.txt", None)),
         ("search_articles", {"query": "U-Boot", "filters": {"source": "nope.txt"}},
          ("GET", "/v1/articles/nope.txt", None)),
+        ("search_articles", {"query": "U-Boot", "filters": {"since": "2024-13"}},
+         ("POST", "/v1/retrieve", {"question": "U-Boot", "since": "2024-13"})),
+        ("search_articles", {"query": "U-Boot", "filters": {"until": "letzte Woche"}},
+         ("POST", "/v1/retrieve", {"question": "U-Boot", "until": "letzte Woche"})),
+        ("search_articles", {"query": "U-Boot", "filters": {"since": "2024-02", "until": "2024-01"}},
+         ("POST", "/v1/retrieve", {"question": "U-Boot", "since": "2024-02", "until": "2024-01"})),
+        ("ask", {"question": "Wo?", "filters": {"since": "bald"}},
+         ("POST", "/v1/ask", {"question": "Wo?", "since": "bald"})),
+        ("ask", {"question": "Wo?", "filters": {"source": ["nope.txt"]}}, ("GET", "/v1/articles/nope.txt", None)),
     ]
     length = len(served[1][SUBMARINE_SOURCE][1])
     own = [
@@ -237,10 +328,13 @@ def test_bad_input_gets_the_http_apis_one_line_errors(served: tuple[Any, dict], 
         ("search_articles", {"query": "U-Boot", "k": 51}, "Invalid arguments: k: 51 is greater than the maximum of 50."),
         ("search_articles", {"query": "U-Boot", "k": "five"}, "Invalid arguments: k: 'five' is not of type 'integer'."),
         ("search_articles", {"k": 3}, "Invalid arguments: arguments: 'query' is a required property."),
-        ("search_articles", {"query": "U-Boot", "filters": {"outlet": "Spiegel"}},
-         "Unsupported filter 'outlet': supported filters are source (an article name or a list of them)."),
-        ("search_articles", {"query": "U-Boot", "filters": {"source": []}},
-         "The source filter must be an article name or a non-empty list of names (see list_articles)."),
+        ("search_articles", {"query": "U-Boot", "filters": {"from": "2023", "outlet": "Spiegel"}},
+         "Unsupported filter 'from': supported filters are outlet and source (a name or a list of names), "
+         "since and until (2023-09-12, 2023-09 or 2023)."),
+        ("ask", {"question": "Wo?", "filters": {"since": 2023}},
+         "Invalid arguments: filters.since: 2023 is not of type 'string'."),
+        ("search_articles", {"query": "U-Boot", "filters": {"outlet": ["Spiegel", 3]}},
+         "Invalid arguments: filters.outlet: ['Spiegel', 3] is not valid under any of the given schemas."),
         ("ask", {"question": "Wo?", "history": "Wann?"}, "Invalid arguments: history: 'Wann?' is not of type 'array'."),
         ("get_article", {"source": SUBMARINE_SOURCE, "start": 50, "end": 10},
          f"Offsets start=50, end=10 are outside the article: use 0 <= start <= end <= {length} "
