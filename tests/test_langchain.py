@@ -1,11 +1,13 @@
 """The LangChain retriever (rag.langchain) with the real langchain-core over a real store
 (Chroma in a temp folder, BM25, the fake embedder): sync and async, inside a runnable chain,
-with LangChain's own callbacks, and our errors with the messages every edge gives."""
+with LangChain's own callbacks, news metadata and filters (over the news fixture corpus, set up
+so that post-filtering would starve k), and our errors with the messages every edge gives."""
 
 from __future__ import annotations
 
 import asyncio
 import subprocess
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 from uuid import UUID
@@ -21,11 +23,16 @@ from langchain_core.runnables import RunnableLambda  # noqa: E402
 
 from rag import BadInput, EmptyStore, Pipeline, Settings, StoreUnavailable  # noqa: E402
 from rag.api import check_question  # noqa: E402
+from rag.filters import make_filters  # noqa: E402
 from rag.langchain import NewsRetriever, passage_from_document  # noqa: E402
 from tests.edge_support import ChromaProcess  # noqa: E402
+from tests.news_corpus import BRIDGE, EXPECTED, NEWS_DIR  # noqa: E402
 
 SUBMARINE_Q = "Wie viele Raketen mit Nuklearsprengköpfen kann das Atom-U-Boot tragen?"
 SUBMARINE_SOURCE = "004_7f32bc9d79f56e77.txt"
+BRIDGE_Q = "Wie lang ist die Umleitung wegen der gesperrten Havelbrücke in Rathenow?"
+POOL_Q = "Wie viel kostet das neue Hallenbad in Cottbus?"
+ARTICLE_KEYS = {"outlet", "url", "author", "published", "updated"}
 
 
 @pytest.fixture(scope="module")
@@ -33,6 +40,17 @@ def pipeline(tmp_path_factory: pytest.TempPathFactory) -> Pipeline:
     base = tmp_path_factory.mktemp("langchain")
     pipe = Pipeline(Settings(store=base / "store", cache_dir=base / "cache", embedder="fake", generator="extractive"))
     pipe.index()
+    yield pipe
+    pipe.close()
+
+
+@pytest.fixture(scope="module")
+def news(tmp_path_factory: pytest.TempPathFactory) -> Pipeline:
+    """The news fixture corpus; small chunks and as few candidates per retriever as k (5)."""
+    base = tmp_path_factory.mktemp("langchain-news")
+    pipe = Pipeline(Settings(store=base / "store", cache_dir=base / "cache", embedder="fake", generator="extractive",
+                             chunk_size=40, chunk_overlap=0, candidates=5))
+    assert sorted(pipe.index([NEWS_DIR]).added) == sorted(EXPECTED)
     yield pipe
     pipe.close()
 
@@ -48,15 +66,18 @@ def test_invoke_returns_documents_with_our_offsets_and_scores(pipeline: Pipeline
     docs = NewsRetriever(pipeline=pipeline, k=3).invoke(SUBMARINE_Q)
     assert len(docs) == 3 and all(isinstance(d, Document) for d in docs)
     assert docs[0].metadata["source"] == SUBMARINE_SOURCE and "zehn Raketen" in docs[0].page_content
-    assert set(docs[0].metadata) == {"source", "title", "start", "end", "score"}
+    assert set(docs[0].metadata) == {"source", "title", "start", "end", "score"} | ARTICLE_KEYS
     assert_points_into_articles(pipeline, docs)
     passages = pipeline.retrieve(SUBMARINE_Q, 3)  # the same ranking as the product's own retriever
     assert [d.id for d in docs] == [p.id for p in passages]
     assert [d.metadata["score"] for d in docs] == [p.score for p in passages]
     assert [d.metadata["score"] for d in docs] == sorted((d.metadata["score"] for d in docs), reverse=True)
     back = passage_from_document(docs[0])
-    assert (back.id, back.source, back.start, back.end, back.text, back.score) == (
-        passages[0].id, passages[0].source, passages[0].start, passages[0].end, passages[0].text, passages[0].score)
+    assert back == replace(passages[0], dense_score=None, keyword_score=None)  # the metadata included
+    denk = [d for d in NewsRetriever(pipeline=pipeline, k=3, filters={"source": "002_982e29be4fc97f92.txt"}).invoke(
+        SUBMARINE_Q)]
+    assert len(denk) == 3 and {d.metadata["author"] for d in denk} == {"Christina Denk"}
+    assert {d.metadata["outlet"] for d in denk} == {""}  # the article does not say: nothing is guessed
 
 
 def test_default_k_is_the_top_k_setting(pipeline: Pipeline) -> None:
@@ -107,6 +128,53 @@ def test_in_a_runnable_chain_with_callbacks(pipeline: Pipeline) -> None:
     with pytest.raises(BadInput):
         chain.invoke("  ", config={"callbacks": [recorder]})
     assert recorder.events[-1] == ("error", "BadInput")
+
+
+# ----- news metadata and filters, pushed down
+def test_selective_filters_keep_k_full(news: Pipeline) -> None:
+    unfiltered = [d.metadata["outlet"] for d in NewsRetriever(pipeline=news, k=5).invoke(BRIDGE_Q)]
+    assert unfiltered.count("Radio Nordost") < 5  # selective: filtering the best 5 afterwards would starve
+    nordost = NewsRetriever(pipeline=news, k=5, filters={"outlet": "radio nordost"})
+    docs = nordost.invoke(BRIDGE_Q)
+    assert len(docs) == 5 and {d.metadata["outlet"] for d in docs} == {"Radio Nordost"}
+    assert [d.id for d in asyncio.run(nordost.ainvoke(BRIDGE_Q))] == [d.id for d in docs]
+    assert [d.id for d in docs] == [p.id for p in news.retrieve(BRIDGE_Q, 5, outlet="Radio Nordost")]
+    in_2023 = NewsRetriever(pipeline=news, k=5, filters={"outlet": ["Radio Nordost"], "until": "2023"}).invoke(BRIDGE_Q)
+    assert len(in_2023) == 5  # all of them: the bridge (3 chunks) and the storm (2)
+    assert {d.metadata["source"] for d in in_2023} == {"radio-nordost-havelbruecke.txt", "radio-nordost-sturm.txt"}
+    january = NewsRetriever(pipeline=news, k=5, filters={"since": "2024-01", "until": "2024-01"}).invoke(POOL_Q)
+    assert len(january) == 5
+    assert all("2024-01-01" <= (d.metadata["published"] or d.metadata["updated"])[:10] <= "2024-01-31"
+               for d in january)
+    two = NewsRetriever(pipeline=news, k=5, filters={"source": list(BRIDGE[:2])}).invoke(BRIDGE_Q)
+    assert len(two) == 5 and {d.metadata["source"] for d in two} <= set(BRIDGE[:2])
+    assert NewsRetriever(pipeline=news, k=5, filters={"outlet": "Keine Zeitung"}).invoke(BRIDGE_Q) == []
+    for doc in docs + in_2023 + january + two:
+        _title, outlet, url, author, published, updated = EXPECTED[doc.metadata["source"]]
+        assert {k: doc.metadata[k] for k in ARTICLE_KEYS} == {"outlet": outlet, "url": url, "author": author,
+                                                               "published": published, "updated": updated}
+        assert passage_from_document(doc).meta.outlet == outlet
+    assert_points_into_articles(news, docs + in_2023)
+
+
+@pytest.mark.parametrize("given", [
+    {"since": "2024-13"}, {"until": "letzte Woche"}, {"since": "2024-02", "until": "2024-01"},
+])
+def test_bad_filter_values_have_the_http_apis_words(news: Pipeline, given: dict) -> None:
+    with pytest.raises(BadInput) as product:
+        make_filters(**given)  # what the HTTP API's fields go through
+    with pytest.raises(BadInput) as built:
+        NewsRetriever(pipeline=news, filters=given)
+    assert message(built) == message(product)
+
+
+def test_unsupported_filter_keys_are_refused(news: Pipeline) -> None:
+    with pytest.raises(BadInput) as refused:
+        NewsRetriever(pipeline=news, filters={"from": "2023", "outlet": "Radio Nordost"})
+    assert message(refused) == ("Unsupported filter 'from': supported filters are outlet and source (a name or a "
+                                "list of names), since and until (2023-09-12, 2023-09 or 2023).")
+    with pytest.raises(BadInput, match=r"^Outlet and source filters are names \(text\)\.$"):
+        NewsRetriever(pipeline=news, filters={"outlet": ["Radio Nordost", 3]})
 
 
 # ----- errors: ours, unchanged, with the messages the HTTP API sends
