@@ -1,5 +1,6 @@
-"""The chat's handlers without a browser: streaming, history, errors as chat messages, uploads,
-launching (login, sample articles into an empty store) and the ``rag chat`` command."""
+"""The chat's handlers without a browser: streaming, history, errors as chat messages, filters
+(over the news fixture corpus), uploads, launching (login, sample articles into an empty store)
+and the ``rag chat`` command."""
 
 from __future__ import annotations
 
@@ -18,6 +19,7 @@ from rag.settings import Settings
 from rag.types import Answer, Passage
 from tests.conftest import PYTHON, SAMPLE_SOURCES, clean_env, free_port
 from tests.fakes import ScriptedGenerator
+from tests.news_corpus import EXPECTED, NEWS_DIR
 
 app = pytest.importorskip("ui.app")
 
@@ -96,6 +98,58 @@ def test_abstention_is_rendered_as_a_notice(samples: Pipeline) -> None:
     _, last = run_turn(samples, "Wie ist das Wetter auf dem Mars?")
     assert "rag-abstained" in last_message(last) and NO_ANSWER["de"] in last_message(last)
     assert last[2][-1]["answer"].abstained
+
+
+# ----- filters: the Filters accordion's values go into the search
+BRIDGE_Q = "Wie lang ist die Umleitung wegen der gesperrten Havelbrücke in Rathenow?"
+
+
+@pytest.fixture
+def news(settings: Settings) -> Pipeline:
+    """The news corpus, with small chunks and as few candidates per retriever as k: filtering
+    the retrieved passages afterwards would leave fewer than k."""
+    pipeline = Pipeline(settings.with_(generator="extractive", chunk_size=40, chunk_overlap=0, candidates=5))
+    pipeline.index([NEWS_DIR])
+    return pipeline
+
+
+def filtered_turn(pipeline: Pipeline, question: str, outlets=None, since: str = "", until: str = ""):  # noqa: ANN001, ANN201
+    return list(app.chat_turn(pipeline, question, [], [], None, 5, False, outlets, since, until))[-1]
+
+
+def test_filters_reach_the_search_and_keep_k_full(news: Pipeline) -> None:
+    assert sum(p.meta.outlet == "Radio Nordost" for p in news.retrieve(BRIDGE_Q, 5)) < 5  # selective
+    last = filtered_turn(news, BRIDGE_Q, ["Radio Nordost"])
+    answer = last[2][-1]["answer"]
+    assert len(answer.passages) == 5 and {p.meta.outlet for p in answer.passages} == {"Radio Nordost"}
+    assert {c.source for c in answer.citations} <= {p.source for p in answer.passages}
+    assert last[3].count('class="src-outlet">Radio Nordost<') == 5  # every source shows its outlet
+    dated = filtered_turn(news, BRIDGE_Q, [], " 2023-09 ", "2023-09")[2][-1]["answer"]
+    assert dated.passages and all(p.meta.date.startswith("2023-09") for p in dated.passages)
+
+
+def test_a_filter_that_nothing_passes_and_a_bad_date_are_messages(news: Pipeline) -> None:
+    none = filtered_turn(news, BRIDGE_Q, ["Radio Nordost"], "2030")
+    assert "rag-abstained" in last_message(none) and "with filters set, no article may pass them" in last_message(none)
+    assert none[2][-1]["answer"].passages == ()
+    bad = filtered_turn(news, BRIDGE_Q, [], "gestern")
+    assert "rag-error" in last_message(bad)
+    assert "Cannot read the since date &#x27;gestern&#x27;: write it as 2023-09-12, 2023-09 or 2023." in last_message(bad)
+    assert bad[2][-1]["answer"] is None  # a failed turn is no context for the next
+
+
+def test_outlet_choices_come_from_the_articles(news: Pipeline) -> None:
+    table, remove, outlets = app.article_views(news, ["Radio Nordost", "Gone Gazette"])
+    assert "13 articles indexed" in table and len(remove["choices"]) == 13
+    assert outlets["choices"] == sorted({e[1] for e in EXPECTED.values() if e[1]}, key=str.casefold)
+    assert outlets["value"] == ["Radio Nordost"]  # an outlet no article has any more is dropped
+    assert app.list_articles(news)[0] == table
+
+
+def test_applied_line_shows_the_filters() -> None:
+    assert app.applied_html("extractive", 5, False).endswith("scores hidden</div>")
+    line = app.applied_html("extractive", 5, False, ["Radio Nordost", "A&B"], "2023-09", " ")
+    assert line.endswith("scores hidden; only Radio Nordost, A&amp;B, since 2023-09</div>")
 
 
 # ----- errors: a clear message in the chat, never a traceback
@@ -229,6 +283,7 @@ def test_build_app_does_not_touch_the_pipeline_beyond_settings() -> None:
     config = blocks.get_config_file()
     values = {c["props"].get("elem_id"): c["props"].get("value") for c in config["components"]}
     assert values["rag-generator"] == "openai" and values["rag-top-k"] == 9
+    assert values["rag-outlets"] == [] and not values["rag-since"] and not values["rag-until"]  # outlets: on load
 
 
 # ----- rag chat

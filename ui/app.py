@@ -3,7 +3,8 @@
 :func:`build_app` wires the page to the pipeline's public methods only (``ask_stream``,
 ``sources``, ``index_upload``, ``remove``, ``index``, ``settings``); it knows nothing about
 retrieval, models or the store. :func:`launch` is the separate step that binds a host and
-port (optionally with a login) after indexing the sample articles into an empty store.
+port (optionally with a login) after indexing the sample articles into an empty store. The
+filters under Settings (outlets of the indexed articles, since/until days) ride along with each question.
 
 Expected failures (:class:`~rag.errors.RagError`) become a message in the chat or the
 Articles tab; anything else is logged with its traceback on the server and shown to the
@@ -28,6 +29,7 @@ os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
 import gradio as gr  # noqa: E402
 
 from rag.errors import RagError  # noqa: E402
+from rag.filters import make_filters  # noqa: E402
 from rag.types import Answer  # noqa: E402
 from ui import render  # noqa: E402
 
@@ -40,6 +42,7 @@ GENERATORS = [
     ("OpenAI-compatible server", "openai"),
 ]
 UPLOAD_TYPES = [".txt", ".md", ".html"]
+DAY_HINT = "2023-09-12, 2023-09, 2023"  # what the since/until filters read (rag.filters.parse_bound)
 MAX_TOP_K = 20
 
 # Global page styles travel with the app (the sources panel's <head> snippet), so the
@@ -150,13 +153,20 @@ def build_app(pipeline: Any) -> gr.Blocks:
                             question = gr.Textbox(show_label=False, placeholder="Your question …", scale=5,
                                                   elem_id="rag-question", max_lines=4, autofocus=True)
                             ask = gr.Button("Ask", variant="primary", scale=1, min_width=80, elem_id="rag-ask")
-                        with gr.Accordion("Settings", open=False, elem_id="rag-settings"):
+                        with gr.Accordion("Settings and filters", open=False, elem_id="rag-settings"):
                             with gr.Row():
                                 generator = gr.Dropdown(GENERATORS, value=default_generator, label="Generator",
                                                         elem_id="rag-generator")
                                 top_k = gr.Slider(1, MAX_TOP_K, value=default_k, step=1, label="Passages per question",
                                                   elem_id="rag-top-k")
                                 show_scores = gr.Checkbox(False, label="Show retrieval scores", elem_id="rag-scores")
+                            with gr.Row(elem_id="rag-filters"):  # applied inside the search: k stays full
+                                outlets = gr.Dropdown([], value=[], multiselect=True, label="Outlets (none: all)",
+                                                      elem_id="rag-outlets", scale=2)
+                                since = gr.Textbox(label="Published since", placeholder=DAY_HINT, max_lines=1,
+                                                   elem_id="rag-since")
+                                until = gr.Textbox(label="Published until", placeholder=DAY_HINT, max_lines=1,
+                                                   elem_id="rag-until")
                             # What the next question will use, as the server received it: a
                             # changed control shows here only once the page has committed it.
                             applied = gr.HTML(applied_html(default_generator, default_k, False),
@@ -177,20 +187,22 @@ def build_app(pipeline: Any) -> gr.Blocks:
                         remove = gr.Button("Remove article", variant="stop", elem_id="rag-remove")
                 status = gr.HTML(elem_id="rag-status")
 
-        def respond(text: str, messages: list, state: list, gen: str, k: float, scores: bool):  # noqa: ANN202
-            yield from chat_turn(pipeline, text, messages, state, gen, int(k), scores)
+        def respond(text: str, messages: list, state: list, gen: str, k: float, scores: bool,  # noqa: ANN202
+                    chosen: list[str] | None, first: str, last: str):
+            yield from chat_turn(pipeline, text, messages, state, gen, int(k), scores, chosen, first, last)
 
         def refresh():  # noqa: ANN202
-            return list_articles(pipeline)
+            return article_views(pipeline)
 
-        def on_upload(files: list[str] | None, progress=gr.Progress()):  # noqa: ANN001, ANN202, B008
+        def on_upload(files: list[str] | None, chosen: list[str] | None,  # noqa: ANN202
+                      progress=gr.Progress()):  # noqa: ANN001, B008
             status_value = upload_files(pipeline, files or [], progress)
-            return (status_value, None, *list_articles(pipeline))
+            return (status_value, None, *article_views(pipeline, chosen))
 
-        def on_remove(source: str | None):  # noqa: ANN202
-            return (remove_article(pipeline, source), *list_articles(pipeline))
+        def on_remove(source: str | None, chosen: list[str] | None):  # noqa: ANN202
+            return (remove_article(pipeline, source), *article_views(pipeline, chosen))
 
-        chat_io = dict(inputs=[question, chat, turns, generator, top_k, show_scores],
+        chat_io = dict(inputs=[question, chat, turns, generator, top_k, show_scores, outlets, since, until],
                        outputs=[question, chat, turns, sources])
         question.submit(respond, **chat_io)
         ask.click(respond, **chat_io)
@@ -199,26 +211,33 @@ def build_app(pipeline: Any) -> gr.Blocks:
         chat.clear(lambda: ([], render.sources_html([])), outputs=[turns, sources], queue=False)
         show_scores.change(lambda state, s: render.sources_html([t["answer"] for t in state], show_scores=s),
                            inputs=[turns, show_scores], outputs=sources, queue=False)
-        for control in (generator, top_k, show_scores):
-            control.change(applied_html, inputs=[generator, top_k, show_scores], outputs=applied, queue=False)
-        upload.upload(on_upload, inputs=upload, outputs=[status, upload, articles, to_remove])
-        remove.click(on_remove, inputs=to_remove, outputs=[status, articles, to_remove])
-        app.load(refresh, outputs=[articles, to_remove])
+        for control in (generator, top_k, show_scores, outlets, since, until):
+            control.change(applied_html, inputs=[generator, top_k, show_scores, outlets, since, until],
+                           outputs=applied, queue=False)
+        upload.upload(on_upload, inputs=[upload, outlets], outputs=[status, upload, articles, to_remove, outlets])
+        remove.click(on_remove, inputs=[to_remove, outlets], outputs=[status, articles, to_remove, outlets])
+        app.load(refresh, outputs=[articles, to_remove, outlets])
     return app
 
 
 # ----- handlers (plain functions of the pipeline: testable without a browser)
-def applied_html(generator: str | None, top_k: float, show_scores: bool) -> str:
-    """The settings the next question is sent with (the state the page reports)."""
+def applied_html(generator: str | None, top_k: float, show_scores: bool, outlets: Sequence[str] | None = None,
+                 since: str | None = "", until: str | None = "") -> str:
+    """The settings and filters the next question is sent with (the state the page reports)."""
     k = int(top_k)
     scores = "scores shown" if show_scores else "scores hidden"
+    limits = [", ".join(outlets or ())] + [f"{word} {value.strip()}" for word, value in
+                                           (("since", since or ""), ("until", until or "")) if value.strip()]
+    only = "; only " + ", ".join(x for x in limits if x) if any(limits) else ""
     return (f'<div class="rag-applied" data-top-k="{k}">Next question: {k} passage{"s" if k != 1 else ""}, '
-            f"generator {html.escape(str(generator or 'default'))}, {scores}</div>")
+            f"generator {html.escape(str(generator or 'default'))}, {scores}{html.escape(only)}</div>")
 
 
 def chat_turn(pipeline: Any, text: str, messages: list, state: list, generator: str | None, top_k: int,
-              show_scores: bool) -> Iterator[tuple[str, list, list, str]]:
-    """One question: yields (question box, chat messages, turns state, sources panel) as the answer streams."""
+              show_scores: bool, outlets: Sequence[str] | None = None, since: str | None = "",
+              until: str | None = "") -> Iterator[tuple[str, list, list, str]]:
+    """One question: yields (question box, chat messages, turns state, sources panel) as the answer streams.
+    ``outlets``, ``since`` and ``until`` filter the articles it may draw on (a bad date is a chat message)."""
     text = (text or "").strip()
     if not text:
         yield gr.skip(), gr.skip(), gr.skip(), gr.skip()
@@ -233,7 +252,9 @@ def chat_turn(pipeline: Any, text: str, messages: list, state: list, generator: 
     answer = None
     try:
         draft = ""
-        for piece in pipeline.ask_stream(text, history, generator or None, top_k=top_k):
+        filters = make_filters(outlet=list(outlets or ()), since=(since or "").strip(), until=(until or "").strip())
+        extra = {"filters": filters} if filters else {}  # only then: a pipeline without filters keeps working
+        for piece in pipeline.ask_stream(text, history, generator or None, top_k=top_k, **extra):
             if isinstance(piece, Answer):
                 answer = piece
                 break
@@ -258,12 +279,31 @@ def chat_turn(pipeline: Any, text: str, messages: list, state: list, generator: 
 
 def list_articles(pipeline: Any) -> tuple[str, Any]:
     """(articles table, remove-dropdown update)."""
+    return article_views(pipeline)[:2]
+
+
+def article_views(pipeline: Any, chosen_outlets: Sequence[str] | None = None) -> tuple[str, Any, Any]:
+    """(articles table, remove-dropdown update, outlet-filter update) from one read of the articles;
+    a chosen outlet that no article has any more is dropped from the filter."""
     try:
         infos = pipeline.sources()
     except RagError as exc:
-        return render.status_html([("error", _one_line(exc))]), gr.update(choices=[], value=None)
+        return (render.status_html([("error", _one_line(exc))]), gr.update(choices=[], value=None),
+                gr.update(choices=[], value=[]))
     choices = [(f"{a.title[:60]} ({a.source})" if a.title else a.source, a.source) for a in infos]
-    return render.articles_html(infos), gr.update(choices=choices, value=None)
+    names = outlet_names(infos)
+    return (render.articles_html(infos), gr.update(choices=choices, value=None),
+            gr.update(choices=names, value=[o for o in chosen_outlets or () if o in names]))
+
+
+def outlet_names(infos: Sequence[Any]) -> list[str]:
+    """The outlets of the indexed articles, sorted, one spelling per outlet (the filter ignores case)."""
+    names: dict[str, str] = {}
+    for info in infos:
+        outlet = getattr(getattr(info, "meta", None), "outlet", "")
+        if outlet:
+            names.setdefault(outlet.casefold(), outlet)
+    return sorted(names.values(), key=str.casefold)
 
 
 def upload_files(pipeline: Any, paths: Sequence[str], progress: Any = None) -> str:

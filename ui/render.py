@@ -76,9 +76,10 @@ def draft_html(text: str) -> str:
 def answer_html(answer: Answer, turn: int) -> str:
     """The final answer: ``[n]`` markers become links to ``#src-turn-n``; an abstention is a notice."""
     if answer.abstained:
+        hint = ("The passages that came closest are listed under Sources." if answer.passages else
+                "No passage was found: with filters set, no article may pass them.")
         return (f'<div class="rag-abstained abstained" data-turn="{turn}"><div class="rag-notice-title">'
-                f'No answer in the articles</div><p>{esc(answer.answer)}</p><p class="rag-hint">'
-                f'The passages that came closest are listed under Sources.</p></div>')
+                f'No answer in the articles</div><p>{esc(answer.answer)}</p><p class="rag-hint">{hint}</p></div>')
     n_passages = len(answer.passages)
     body = CITATION_RE.sub(lambda m: _marker_links(m.group(1), turn, n_passages), esc(answer.answer))
     return f'<div class="rag-answer" data-turn="{turn}">{body}</div>'
