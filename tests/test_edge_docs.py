@@ -58,6 +58,11 @@ def test_mcp_examples(docs_folder: tuple[Path, dict[str, str]]) -> None:
     assert lines[5] == ('Am Mittwoch verkündet Nordkoreas Diktator, sein Land verfüge nun über ein "Atom-U-Boot". '
                         "Das Gefährt könne bis zu zehn Raketen mit Nuklearsprengköpfen tragen und abfeuern.")
     assert lines[6] == "Error executing tool get_article: No indexed article is called 'nope.txt'. `rag sources` lists them."
+    assert len(lines) == 11  # the source filter keeps k (3) full
+    for line in lines[7:10]:
+        assert re.match(r"00[23]_[0-9a-f]+\.txt  chars \d+-\d+  author: (Christina Denk|-)$", line), line
+    assert lines[10] == ("Error executing tool search_articles: Cannot read the since date 'letzte Woche': write it as "
+                         "2023-09-12, 2023-09 or 2023.")
 
 
 def test_langchain_example(docs_folder: tuple[Path, dict[str, str]]) -> None:
@@ -71,4 +76,7 @@ def test_langchain_example(docs_folder: tuple[Path, dict[str, str]]) -> None:
     assert re.match(r"\['\d{3}_[0-9a-f]+\.txt', '\d{3}_[0-9a-f]+\.txt'\]$", lines[4]), lines[4]
     assert lines[5] == "Answer only from these passages and cite them as [n]:"
     assert re.match(r"\[1\] \(\d{3}_[0-9a-f]+\.txt, \d+-\d+\) \S", lines[6]), lines[6]
+    for line in lines[-4:-2]:  # the source filter keeps k (2) full; the article's author rides along
+        assert re.match(r"002_982e29be4fc97f92\.txt  chars \d+-\d+  author: Christina Denk  outlet: -$", line), line
+    assert lines[-2] == "error: Cannot read the since date 'letzte Woche': write it as 2023-09-12, 2023-09 or 2023."
     assert lines[-1] == "error: The question is empty: ask something about the articles."
