@@ -11,6 +11,10 @@ Removed chunks are masked and compacted away once they are a third of the index.
 
 A search can be limited to some articles (``sources``): the others' rows are masked before
 the top k are taken, so a selective filter still gets k hits when k exist.
+
+Several processes may share the file (two servers with one cache_dir): each keeps its own
+memory, brought up to date from Chroma by :mod:`index.records`; a row another process deleted
+first is still removed exactly (its terms are found in memory).
 """
 
 from __future__ import annotations
@@ -162,14 +166,32 @@ class KeywordIndex:
     def remove(self, ids: Iterable[str]) -> None:
         with self._lock:
             ids = [i for i in ids if i in self._row]
+            gone = []
             for doc_id in ids:
-                (terms,) = self._db.execute("SELECT terms FROM docs WHERE id = ?", (doc_id,)).fetchone()
-                self._remove_memory(doc_id, terms.split(" ") if terms else [])
+                row = self._db.execute("SELECT terms FROM docs WHERE id = ?", (doc_id,)).fetchone()
+                if row is None:  # another process sharing this file deleted it first
+                    gone.append(doc_id)
+                else:
+                    self._remove_memory(doc_id, row[0].split(" ") if row[0] else [])
+            for doc_id, terms in self._terms_from_postings(gone).items():
+                self._remove_memory(doc_id, terms)
             if ids:
                 with self._transaction():
                     self._db.executemany("DELETE FROM docs WHERE id = ?", [(i,) for i in ids])
             if self._dead > 1000 and self._dead > len(self._ids) / 3:
                 self._load()  # compaction: rebuild memory from the live rows
+
+    def _terms_from_postings(self, ids: list[str]) -> dict[str, list[str]]:
+        """The distinct terms of rows whose SQLite row is gone, found in memory (one pass over
+        every posting: slow on a large index, and only needed when processes share the file)."""
+        rows = {self._row[i]: i for i in ids}
+        found: dict[str, list[str]] = {i: [] for i in ids}
+        if rows:
+            for term, posting in self._postings.items():
+                for row, _ in posting:
+                    if row in rows:
+                        found[rows[row]].append(term)
+        return found
 
     @contextmanager
     def _transaction(self) -> Iterator[None]:
@@ -197,6 +219,12 @@ class KeywordIndex:
                 marks = ",".join("?" * len(part))
                 out.update(r[0] for r in self._db.execute(f"SELECT id FROM docs WHERE source IN ({marks})", part))
         return out
+
+    def live_ids_for_sources(self, sources: Iterable[str]) -> set[str]:
+        """Ids this index searches for ``sources`` (memory, not the file: another process
+        sharing the file may have written rows this one has not loaded)."""
+        with self._lock:
+            return {self._ids[r] for s in set(sources) for r in self._source_rows.get(s, ()) if self._alive[r]}
 
     def __len__(self) -> int:
         return len(self._row)

