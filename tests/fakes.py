@@ -43,6 +43,9 @@ class FixedAnswerability:
 
         return RankWeights()
 
+    def uses(self, feature: str, kind: str, language: str, embedder: str) -> bool:
+        return True
+
 
 class ScriptedReader(ScriptedGenerator):
     """A reader with logits: ``choose`` returns scripted option probabilities from a function

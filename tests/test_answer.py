@@ -313,6 +313,10 @@ def test_reader_checks_its_pick_and_the_check_is_a_signal(store):
     checked = len(reader.checked)
     assert off.ask("Wie viele Raketen kann das U-Boot tragen?").signals["llm_verify"] is None
     assert len(reader.checked) == checked
+    # A decision that does not read the check does not pay for it either.
+    unused = Pipeline(Settings(store=store, embedder="fake"), generator=reader, answerability=_llm_answerability())
+    assert unused.ask("Wie viele Raketen kann das U-Boot tragen?").signals["llm_verify"] is None
+    assert len(reader.checked) == checked
 
 
 def test_question_sentences_are_shown_last(store):

@@ -110,7 +110,8 @@ class Answerer:
             timings["read_s"] = time.perf_counter() - started
             pick, kind = int(np.argmax(probs[1:])), "llm"
             signals = replace(signals, llm_none=probs[0], llm_pick=max(probs[1:]))
-            if self.settings.reader_verify:
+            if self.settings.reader_verify and self._answerability.uses("llm_verify", kind, language,
+                                                                        self.settings.embedder):
                 started = time.perf_counter()
                 text = evidence.sentences[candidates[pick]].text
                 check = verify_messages(messages, language, pick + 1, text, standalone)

@@ -125,6 +125,12 @@ class Answerability:
                 return self._models[key]
         return None
 
+    def uses(self, feature: str, kind: str, language: str, embedder: str) -> bool:
+        """Whether the decision reads ``feature`` (without a model: yes, so that calibration
+        runs record every signal)."""
+        model = self._model(kind, language, embedder)
+        return model is None or feature in model.features
+
     def rank_weights(self, embedder: str) -> RankWeights:
         return self._rank.get(embedder, RankWeights())
 
