@@ -13,6 +13,10 @@ Metadata (outlet, URL, author, dates) is not part of the content hash: each reco
 separate metadata hash (with :data:`index.meta.METADATA_VERSION`). When only that differs,
 a re-index rewrites the metadata on the article's chunks and record and embeds nothing
 (``metadata_only`` in the report). A changed *title* still counts as a changed article.
+
+Every chunk written gets its near-duplicate group and its article's story (:mod:`index.dedup`)
+from the chunks already stored and those written before it in the same run; a metadata-only
+rewrite regroups the article's chunks too (how a store indexed before grouping gets grouped).
 """
 
 from __future__ import annotations
@@ -27,6 +31,7 @@ import numpy as np
 
 from index.chunk import Chunker
 from index.clean import clean_article
+from index.dedup import Assigned, assign, story_id
 from index.embed import Embedder, embed_in_batches
 from index.keyword import KeywordIndex
 from index.load import LoadedText, LoadFailure, SourceFile, discover, read_file
@@ -173,8 +178,12 @@ class Indexer:
     def _rewrite_meta(self, article: Article, chunks: int, report: IndexReport) -> None:
         """Same text, new metadata: chunks first, then the record (as for any write), no embedding."""
         t = time.perf_counter()
-        self.store.set_chunk_meta(sorted(self.store.chunk_ids(article.source)), article.meta)
-        self.store.put_articles([(article, chunks)])
+        stored = sorted(self.store.get_chunks(sorted(self.store.chunk_ids(article.source))).values(),
+                        key=lambda got: got[0].index)
+        grouping = self._grouping([(article, [c for c, _ in stored])])
+        self.store.set_chunk_meta([c.id for c, _ in stored], article.meta,
+                                  {c.id: _fields(grouping[c.id]) for c, _ in stored})
+        self.store.put_articles([(replace(article, story=_story_of(article, [c for c, _ in stored], grouping)), chunks)])
         report.stages["write"] += time.perf_counter() - t
         report.updated.append(article.source)
         report.metadata_only.append(article.source)
@@ -197,9 +206,10 @@ class Indexer:
         the chunks they point to, as before.
         """
         t = time.perf_counter()
-        chunks = [c for p in group for c in p.chunks]
+        grouping = self._grouping([(p.article, p.chunks) for p in group])
+        chunks = [replace(c, group=grouping[c.id].group, story=grouping[c.id].story) for p in group for c in p.chunks]
         hashes = [p.article.content_hash for p in group for _ in p.chunks]
-        self.store.add_chunks(chunks, vectors, hashes)
+        self.store.add_chunks(chunks, vectors, hashes, [grouping[c.id].bands for c in chunks])
         self.keyword.add((c.id, c.source, c.text) for c in chunks)
         sources = [p.article.source for p in group]
         new_ids = {c.id for c in chunks}
@@ -207,11 +217,17 @@ class Indexer:
         if stale:
             self.store.delete_chunks(sorted(stale))
             self.keyword.remove(stale)
-        self.store.put_articles([(p.article, len(p.chunks)) for p in group])  # last: marks them complete
+        self.store.put_articles([(replace(p.article, story=_story_of(p.article, p.chunks, grouping)), len(p.chunks))
+                                 for p in group])  # last: marks them complete
         for p in group:
             report.chunks += len(p.chunks)
             (report.updated if p.is_update else report.added).append(p.article.source)
         report.stages["write"] += time.perf_counter() - t
+
+    def _grouping(self, articles: list[tuple[Article, list[Chunk]]]) -> dict[str, Assigned]:
+        """Near-duplicate groups and stories of these articles' chunks (two store reads)."""
+        return assign([(a.source, a.meta.url, [(c.id, c.text) for c in chunks]) for a, chunks in articles],
+                      self.store.copy_candidates, self.store.stories_by_url)
 
     # ----- removal
     def remove(self, source: str) -> None:
@@ -233,3 +249,11 @@ class Indexer:
             if info.root in roots and (info.root, source) not in present:
                 self._remove(source)
                 report.removed.append(source)
+
+
+def _fields(assigned: Assigned) -> dict[str, str | int]:
+    return {"group": assigned.group, "story": assigned.story, **assigned.bands}
+
+
+def _story_of(article: Article, chunks: list[Chunk], grouping: dict[str, Assigned]) -> str:
+    return grouping[chunks[0].id].story if chunks else story_id(article.source)

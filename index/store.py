@@ -14,6 +14,10 @@ Article metadata (outlet, URL, author, dates) is kept on the record and on every
 Chroma scalars: ISO date strings, plus ``day`` (an integer day number) and ``outlet_key``
 (the outlet casefolded) that :class:`~rag.types.Filters` are applied to inside the query's
 ``where``. Missing fields are absent keys, so an undated chunk never passes a date filter.
+
+Near-duplicate grouping (:mod:`index.dedup`) adds ``group``, ``story`` and the LSH band keys
+(``mh0`` …) to every chunk and ``story`` to the record; a new chunk's copies are found by a
+``where`` on the band keys, a passage's copies by a ``where`` on ``group``.
 """
 
 from __future__ import annotations
@@ -27,6 +31,7 @@ from urllib.parse import urlparse
 
 import numpy as np
 
+from index.dedup import BAND_KEYS, GROUPING_VERSION, Stored
 from index.meta import METADATA_VERSION
 from rag.errors import ModelUnavailable, StoreUnavailable
 from rag.types import NO_META, Article, ArticleMeta, Chunk, Filters, day_number, outlet_key
@@ -47,6 +52,7 @@ class ArticleInfo:
     chars: int
     meta: ArticleMeta = NO_META
     meta_hash: str = ""  # hash of the metadata as last written ("" for records older than metadata)
+    story: str = ""  # its story (index.dedup): articles that share a near-duplicate passage or a URL
 
 
 def article_key(source: str) -> str:
@@ -76,7 +82,8 @@ def meta_upsert(meta: ArticleMeta) -> dict[str, str | int | None]:
 def meta_hash(article: Article) -> str:
     """What a record's metadata was written from (the extraction version included): a re-index
     that reads different metadata from the same text rewrites it without embedding anything."""
-    data = json.dumps([METADATA_VERSION, article.title, article.meta.to_json()], sort_keys=True, ensure_ascii=False)
+    data = json.dumps([METADATA_VERSION, GROUPING_VERSION, article.title, article.meta.to_json()], sort_keys=True,
+                      ensure_ascii=False)
     return hashlib.sha256(data.encode()).hexdigest()[:16]
 
 
@@ -171,7 +178,8 @@ class ChromaStore:
             return None
         meta, text = got["metadatas"][0], got["documents"][0]
         return Article(source=meta["source"], title=meta["title"], text=text,
-                       content_hash=meta["content_hash"], root=meta.get("root", ""), meta=meta_from(meta))
+                       content_hash=meta["content_hash"], root=meta.get("root", ""), meta=meta_from(meta),
+                       story=str(meta.get("story") or ""))
 
     def article_count(self) -> int:
         return int(self._call(self._articles.count))
@@ -185,15 +193,18 @@ class ChromaStore:
             self._call(self._articles.upsert, ids=[article_key(a.source) for a, _ in part],
                        embeddings=[_ARTICLE_VECTOR] * len(part), documents=[a.text for a, _ in part],
                        metadatas=[{"source": a.source, "title": a.title, "root": a.root, "content_hash": a.content_hash,
-                                   "chunks": n, "chars": len(a.text), "meta_hash": meta_hash(a), **meta_upsert(a.meta)}
+                                   "chunks": n, "chars": len(a.text), "meta_hash": meta_hash(a), **meta_upsert(a.meta),
+                                   "story": a.story or None}
                                   for a, n in part])
 
     def delete_article(self, source: str) -> None:
         self._call(self._articles.delete, ids=[article_key(source)])
 
     # ----- chunks
-    def add_chunks(self, chunks: Sequence[Chunk], vectors: np.ndarray, content_hashes: Sequence[str]) -> None:
-        """Write chunks with their vectors; ``content_hashes[i]`` is chunk i's article text hash."""
+    def add_chunks(self, chunks: Sequence[Chunk], vectors: np.ndarray, content_hashes: Sequence[str],
+                   extra: Sequence[dict] | None = None) -> None:
+        """Write chunks with their vectors; ``content_hashes[i]`` is chunk i's article text hash,
+        ``extra[i]`` more metadata for it (its LSH band keys)."""
         for i in range(0, len(chunks), self._max_batch):
             part = chunks[i : i + self._max_batch]
             self._call(
@@ -202,18 +213,53 @@ class ChromaStore:
                 embeddings=vectors[i : i + len(part)],
                 documents=[c.text for c in part],
                 metadatas=[{"source": c.source, "title": c.title, "start": c.start, "end": c.end,
-                            "index": c.index, "content_hash": h, **meta_upsert(c.meta)}
-                           for c, h in zip(part, content_hashes[i : i + len(part)])],
+                            "index": c.index, "content_hash": h, **meta_upsert(c.meta), "group": c.group or None,
+                            "story": c.story or None, **(extra[i + j] if extra else {})}
+                           for j, (c, h) in enumerate(zip(part, content_hashes[i : i + len(part)]))],
             )
 
-    def set_chunk_meta(self, ids: Sequence[str], meta: ArticleMeta) -> None:
+    def set_chunk_meta(self, ids: Sequence[str], meta: ArticleMeta, extra: dict[str, dict] | None = None) -> None:
         """Replace the article metadata on existing chunks, vectors untouched (a key set to None
-        is removed by Chroma's update)."""
+        is removed by Chroma's update); ``extra[id]``: more fields for one chunk (its grouping)."""
         fields = meta_upsert(meta)
         ids = list(ids)
         for i in range(0, len(ids), self._max_batch):
             part = ids[i : i + self._max_batch]
-            self._call(self._chunks.update, ids=part, metadatas=[dict(fields) for _ in part])
+            self._call(self._chunks.update, ids=part, metadatas=[{**fields, **(extra or {}).get(c, {})} for c in part])
+
+    # ----- near-duplicates (index.dedup)
+    def copy_candidates(self, wanted: dict[str, set[int]]) -> list[Stored]:
+        """Stored chunks that share a band key with ``wanted`` (band key -> values), with their text."""
+        clauses = [{key: {"$in": sorted(values)}} for key, values in sorted(wanted.items()) if values]
+        if not clauses:
+            return []
+        got = self._call(self._chunks.get, where=clauses[0] if len(clauses) == 1 else {"$or": clauses},
+                         include=["documents", "metadatas"])
+        return [Stored(i, m["source"], d, str(m.get("group") or i), str(m.get("story") or ""),
+                       {k: m[k] for k in BAND_KEYS if k in m}, str(m.get("url") or ""))
+                for i, d, m in zip(got["ids"], got["documents"], got["metadatas"]) if d is not None and m is not None]
+
+    def stories_by_url(self, urls: Sequence[str]) -> dict[str, list[tuple[str, str]]]:
+        """For each URL, the (source, story) of the stored articles that carry it."""
+        urls = sorted({u for u in urls if u})
+        out: dict[str, list[tuple[str, str]]] = {}
+        if urls:
+            got = self._call(self._articles.get, where={"url": {"$in": urls}}, include=["metadatas"])
+            for m in got["metadatas"] or []:
+                out.setdefault(m["url"], []).append((m["source"], str(m.get("story") or "")))
+        return out
+
+    def group_members(self, groups: Sequence[str], filters: Filters | None = None) -> dict[str, tuple[Chunk, str]]:
+        """Every stored chunk of these near-duplicate groups that passes ``filters`` (id -> chunk, content hash)."""
+        groups = sorted({g for g in groups if g})
+        if not groups:
+            return {}
+        where = {"group": {"$in": groups}}
+        narrower = where_of(filters)
+        got = self._call(self._chunks.get, where={"$and": [where, narrower]} if narrower else where,
+                         include=["documents", "metadatas"])
+        return {i: (_chunk(i, d, m), m["content_hash"]) for i, d, m in zip(got["ids"], got["documents"], got["metadatas"])
+                if d is not None and m is not None}
 
     def chunk_ids(self, source: str | None = None) -> set[str]:
         where = {"source": source} if source is not None else None
@@ -264,9 +310,11 @@ class ChromaStore:
 def _info(meta: dict) -> ArticleInfo:
     return ArticleInfo(source=meta["source"], title=meta["title"], root=meta.get("root", ""),
                        content_hash=meta["content_hash"], chunks=int(meta.get("chunks", 0)),
-                       chars=int(meta.get("chars", 0)), meta=meta_from(meta), meta_hash=str(meta.get("meta_hash", "")))
+                       chars=int(meta.get("chars", 0)), meta=meta_from(meta), meta_hash=str(meta.get("meta_hash", "")),
+                       story=str(meta.get("story") or ""))
 
 
 def _chunk(chunk_id: str, text: str, meta: dict) -> Chunk:
     return Chunk(id=chunk_id, source=meta["source"], title=meta["title"], text=text,
-                 start=int(meta["start"]), end=int(meta["end"]), index=int(meta.get("index", 0)), meta=meta_from(meta))
+                 start=int(meta["start"]), end=int(meta["end"]), index=int(meta.get("index", 0)), meta=meta_from(meta),
+                 group=str(meta.get("group") or ""), story=str(meta.get("story") or ""))

@@ -11,7 +11,9 @@ Each retrieved node is a ``TextNode`` with our ``Passage.id`` as its id, the pas
 text, and metadata ``source``, ``title``, ``start``, ``end`` (character offsets into
 the cleaned article, as everywhere in the product; also set as the node's
 ``start_char_idx``/``end_char_idx``) and the article's ``outlet``, ``url``, ``author``,
-``published``, ``updated`` ("" when unknown). :func:`passage_from_node` converts back at the edge.
+``published``, ``updated`` ("" when unknown), and its near-duplicate ``group``, ``story`` and
+``also_in`` (the other copies, as ``Passage.to_json`` dicts; all three hidden from the LLM).
+:func:`passage_from_node` converts back at the edge.
 
 Filters: ``NewsRetriever(pipeline, filters=MetadataFilters(...))`` with ``outlet`` or
 ``source`` (``==``, ``in``) and ``published`` (``==``, ``>=``, ``>``, ``<=``, ``<`` on ISO
@@ -50,7 +52,8 @@ from rag.types import ArticleMeta, Filters, Passage
 
 META_KEYS = ("source", "title", "start", "end")
 ARTICLE_KEYS = ("outlet", "url", "author", "published", "updated")
-_HIDDEN_FROM_MODELS = ["start", "end", "url"]  # offsets and addresses mean nothing to an LLM or an embedder
+# Offsets, addresses and group labels mean nothing to an LLM or an embedder; a passage's copies are whole passages.
+_HIDDEN_FROM_MODELS = ["start", "end", "url", "group", "story", "also_in"]
 
 
 class PassageSource(Protocol):
@@ -129,7 +132,8 @@ def node_from_passage(passage: Passage) -> NodeWithScore:
         id_=passage.id,
         text=passage.text,
         metadata={"source": passage.source, "title": passage.title, "start": passage.start, "end": passage.end,
-                  **passage.meta.to_json()},
+                  **passage.meta.to_json(), "group": passage.group, "story": passage.story,
+                  "also_in": [c.to_json() for c in passage.also_in]},
         start_char_idx=passage.start,
         end_char_idx=passage.end,
         excluded_llm_metadata_keys=list(_HIDDEN_FROM_MODELS),
@@ -147,7 +151,9 @@ def passage_from_node(node: NodeWithScore) -> Passage:
     return Passage(id=node.node.node_id, source=str(meta["source"]), title=str(meta["title"]),
                    text=node.node.get_content(), start=int(meta["start"]), end=int(meta["end"]),
                    score=float(node.score or 0.0),
-                   meta=ArticleMeta(**{k: str(meta.get(k) or "") for k in ARTICLE_KEYS}))
+                   meta=ArticleMeta(**{k: str(meta.get(k) or "") for k in ARTICLE_KEYS}),
+                   group=str(meta.get("group") or ""), story=str(meta.get("story") or ""),
+                   also_in=tuple(Passage.from_json(c) for c in meta.get("also_in") or ()))
 
 
 class LlamaEmbedding(BaseEmbedding):

@@ -87,6 +87,10 @@ class PassageOut(BaseModel):
     end: int
     score: float = Field(description="Fused retrieval score; higher is better.")
     meta: MetaOut = Field(default_factory=MetaOut, description="Who published the passage's article, and when.")
+    group: str = Field(default="", description="Near-duplicate group: copies of one passage share it (\"\" if never grouped).")
+    story: str = Field(default="", description="The story of the passage's article (articles sharing a copy or a URL).")
+    also_in: list["PassageOut"] = Field(default_factory=list, description="The other copies of this passage that pass "
+                                      "the filters (other outlets, older versions), newest first; each citable.")
 
 
 class CitationOut(BaseModel):

@@ -53,6 +53,12 @@ class ArticleMeta:
         return self.published or self.updated
 
     @property
+    def latest(self) -> str:
+        """When the article last changed, as far as it says: its update, else its publication ("" when neither).
+        Versions of a passage are ordered by it."""
+        return max(self.updated, self.published)
+
+    @property
     def day(self) -> int | None:
         """:attr:`date` as a day number (what ``since``/``until`` filters compare), None when undated."""
         return day_number(date.fromisoformat(self.date[:10])) if self.date else None
@@ -119,6 +125,7 @@ class Article:
     content_hash: str  # hash of the cleaned text and the index settings
     root: str = ""  # absolute folder it was indexed from ("" for uploads and single files)
     meta: ArticleMeta = NO_META
+    story: str = ""  # the story it belongs to: articles sharing a near-duplicate passage or a URL (index.dedup)
 
 
 @dataclass(frozen=True)
@@ -133,6 +140,8 @@ class Chunk:
     end: int
     index: int = 0  # position of the chunk within its article
     meta: ArticleMeta = NO_META  # its article's metadata (also in Chroma, for filtering)
+    group: str = ""  # its near-duplicate group: the id of the chunk that started it ("" before grouping)
+    story: str = ""  # its article's story
 
 
 @dataclass(frozen=True)
@@ -149,6 +158,33 @@ class Passage:
     dense_score: float | None = None  # cosine similarity, when the dense retriever saw it
     keyword_score: float | None = None  # BM25 score, when the keyword retriever saw it
     meta: ArticleMeta = NO_META
+    group: str = ""  # near-duplicate group (copies of one passage share it; "" for chunks never grouped)
+    story: str = ""  # its article's story
+    # The other copies of this passage that pass the question's filters (other outlets, older
+    # versions), each a complete citable passage of its own article, newest first. Retrieval
+    # returns one passage per group; these are the ones it folded into this one.
+    also_in: tuple[Passage, ...] = ()
+
+    @property
+    def key(self) -> str:
+        """What diversification counts: its group, else (never grouped) the passage itself."""
+        return self.group or self.id
+
+    @property
+    def outlets(self) -> tuple[str, ...]:
+        """The outlets that carry this passage: its own first, then its copies' (distinct, by
+        :func:`outlet_key`; unknown outlets left out)."""
+        seen: dict[str, str] = {}
+        for p in (self, *self.also_in):
+            if p.meta.outlet:
+                seen.setdefault(outlet_key(p.meta.outlet), p.meta.outlet)
+        return tuple(seen.values())
+
+    @property
+    def older_versions(self) -> tuple[Passage, ...]:
+        """The copies this passage is a newer version of (dated earlier than it, by :attr:`ArticleMeta.latest`;
+        an undated copy counts as older than a dated one). Same URL: the outlet updated it; another outlet: a later copy."""
+        return tuple(p for p in self.also_in if p.meta.latest < self.meta.latest)
 
     @classmethod
     def from_chunk(cls, chunk: Chunk, score: float, **scores: float | None) -> Passage:
@@ -161,8 +197,19 @@ class Passage:
             end=chunk.end,
             score=score,
             meta=chunk.meta,
+            group=chunk.group,
+            story=chunk.story,
             **scores,
         )
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> Passage:
+        """The inverse of :meth:`to_json` (scores other than ``score`` are not in it)."""
+        return cls(id=str(data["id"]), source=str(data["source"]), title=str(data["title"]), text=str(data["text"]),
+                   start=int(data["start"]), end=int(data["end"]), score=float(data["score"]),
+                   meta=ArticleMeta(**{k: str(v or "") for k, v in (data.get("meta") or {}).items()}),
+                   group=str(data.get("group") or ""), story=str(data.get("story") or ""),
+                   also_in=tuple(cls.from_json(c) for c in data.get("also_in") or ()))
 
     def to_json(self) -> dict[str, Any]:
         """The public JSON shape (CLI ``--json``, HTTP API)."""
@@ -175,6 +222,9 @@ class Passage:
             "end": self.end,
             "score": round(float(self.score), 6),
             "meta": self.meta.to_json(),
+            "group": self.group,
+            "story": self.story,
+            "also_in": [p.to_json() for p in self.also_in],
         }
 
 

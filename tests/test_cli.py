@@ -22,7 +22,7 @@ from rag.errors import BadInput, EmptyStore, NotFound
 from rag.settings import Settings
 from rag.types import Answer, Citation, Passage
 
-PASSAGE_KEYS = {"id", "source", "title", "text", "start", "end", "score", "meta"}
+PASSAGE_KEYS = {"id", "source", "title", "text", "start", "end", "score", "meta", "group", "story", "also_in"}
 REPORT_KEYS = {"added", "updated", "unchanged", "removed", "failed", "metadata_only", "warnings", "chunks", "seconds",
                "stages"}
 QUESTION = "Wie viele Raketen mit Nuklearsprengköpfen kann das Atom-U-Boot tragen?"

@@ -100,7 +100,9 @@ def test_retriever_nodes_carry_our_metadata(pipeline: Pipeline) -> None:
     for node, passage in zip(nodes, ours, strict=True):
         assert isinstance(node, NodeWithScore) and isinstance(node.node, TextNode)
         assert node.node.metadata == {"source": passage.source, "title": passage.title,
-                                      "start": passage.start, "end": passage.end, **passage.meta.to_json()}
+                                      "start": passage.start, "end": passage.end, **passage.meta.to_json(),
+                                      "group": passage.group, "story": passage.story,
+                                      "also_in": [c.to_json() for c in passage.also_in]}
         assert node.node.text == passage.text
         assert (node.node.start_char_idx, node.node.end_char_idx) == (passage.start, passage.end)
         assert node.score == pytest.approx(passage.score)
@@ -111,7 +113,8 @@ def test_retriever_nodes_carry_our_metadata(pipeline: Pipeline) -> None:
         assert passage.title in llm_view and "start:" not in llm_view
         back = passage_from_node(node)
         assert back == Passage(id=passage.id, source=passage.source, title=passage.title, text=passage.text,
-                               start=passage.start, end=passage.end, score=back.score, meta=passage.meta)
+                               start=passage.start, end=passage.end, score=back.score, meta=passage.meta,
+                               group=passage.group, story=passage.story, also_in=passage.also_in)
 
 
 def test_retriever_default_k_and_async(pipeline: Pipeline) -> None:

@@ -27,7 +27,7 @@ ELEPHANT = ("Neuer Elefant im Leipziger Zoo\n\nDer Zoo Leipzig hat einen jungen 
             "Bruno und wiegt schon zwei Tonnen. Die Pfleger füttern Bruno mit Heu, Äpfeln und Karotten.\n")
 ANSWER_KEYS = {"question", "answer", "abstained", "citations", "passages", "timings", "standalone_question",
                "language", "generator", "confidence", "signals"}
-PASSAGE_KEYS = {"id", "source", "title", "text", "start", "end", "score", "meta"}
+PASSAGE_KEYS = {"id", "source", "title", "text", "start", "end", "score", "meta", "group", "story", "also_in"}
 
 
 @pytest.fixture(scope="module")
