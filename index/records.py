@@ -6,17 +6,25 @@ Retrieval admits a chunk only when its article's record holds the text the chunk
 from (:class:`RecordHashes` is that map, in memory so a query does not read every record).
 Chroma has no change feed, so the map is re-read whole, and the differences between two
 reads are the articles another process added, changed or removed: :func:`sync_keyword`
-then makes this process's keyword index hold exactly those articles' chunks as Chroma
-does (the dense side needs nothing: Chroma answers every query itself).
+then makes this process's keyword index hold exactly those articles' chunks as Chroma does.
 
-The staleness bound, with ``ttl`` = the ``refresh_seconds`` setting: an answer never uses a
-view older than ``max(ttl, 40 x the time one read of every record takes)``. A query that
-finds the view older than that reads it again before answering; one that finds it older than
-half of it answers at once and refreshes in the background; a server (:meth:`RecordHashes.keep_fresh`)
-refreshes on that schedule without waiting for queries, so its queries never wait and its
-keyword index catches up while nobody asks. This process's own writes show at once (``clear``).
-What it leaves out: chunks an interrupted writer left without a record sit in the keyword
-index of other processes until they restart (they are never shown; the next run removes them).
+What another process's write looks like here, once it has returned:
+- dense and keyword *hits*: at once. Chroma answers every query itself; a removed article's
+  chunks are gone; chunks the view does not admit (a new article, a changed one) make retrieval
+  read those articles' records live (:meth:`RecordHashes.confirm`, each answer trusted
+  ``CONFIRMED`` s), so an update never hides its article until the next refresh;
+- the keyword index (BM25: new chunks found by keyword, document frequencies) and the keyword
+  side of filtered searches: within the bound below, plus the sync of the changed articles.
+
+The bound, with ``ttl`` = the ``refresh_seconds`` setting: an answer never uses a view older
+than ``max(ttl, 40 x the time one read of every record takes)``. A query that finds the view
+older than that reads it again (and syncs the keyword index) before answering; one that finds
+it older than half of it answers at once and refreshes in the background; a server
+(:meth:`RecordHashes.keep_fresh`) refreshes on that schedule without waiting for queries, so
+its queries never wait and its keyword index catches up while nobody asks. This process's own
+writes show at once (``clear``). What it leaves out: chunks an interrupted writer left without
+a record sit in other processes' keyword indexes until they restart (never shown; the next
+run of that writer removes them); while this process itself writes, the sync waits for it.
 """
 
 from __future__ import annotations
@@ -29,6 +37,7 @@ from collections.abc import Callable, Iterable
 from rag.types import NO_META, ArticleMeta
 
 COST_FACTOR = 40  # the interval is at least 40x one read: refreshing (every half interval) stays under 5% of a core
+CONFIRMED = 0.25  # seconds a live record lookup (confirm) is trusted
 KEEPER_TICK = 0.5  # the keeper thread looks at least this often whether the interpreter is shutting down
 
 
@@ -56,7 +65,8 @@ class RecordHashes:
         self._at = 0.0  # when the read that made _map began
         self._cost = 0.0  # how long the last read took
         self._epoch = 0  # bumped by clear(): a read that began before it must not be put in use
-        self._seen: dict[str, str] | None = None  # the read on_change last brought the dependents up to date with
+        self._seen: dict[str, str] | None = None  # the read the keyword index was last brought up to date with
+        self._confirmed: dict[str, tuple[str | None, float]] = {}  # source -> (live record hash, when read)
         self._thread: threading.Thread | None = None
         self._keeper: threading.Thread | None = None
         self._stop = threading.Event()
@@ -85,6 +95,27 @@ class RecordHashes:
                 return view
         return self._read_now()
 
+    def confirm(self, sources: set[str]) -> dict[str, str]:
+        """The view, with the records of ``sources`` read live: retrieval asks for the articles whose
+        chunks disagree with the view (added or changed by another process since it was read), so an
+        update never hides an article for the length of the bound. Each answer is kept ``CONFIRMED``
+        seconds, so chunks that never match (a killed writer's) cost a lookup only that often."""
+        view = self.current()
+        now = self._clock()
+        with self._lock:
+            known = {s: h for s, (h, at) in self._confirmed.items() if now - at <= CONFIRMED}
+        sources = set(sources)
+        known = {s: h for s, h in known.items() if s in sources}
+        wanted = sorted(sources - known.keys())
+        live: dict[str, str | None] = {}
+        for source in wanted:
+            article = self._store.article(source)
+            live[source] = article.content_hash if article is not None else None
+        if live:
+            with self._lock:
+                self._confirmed.update((s, (h, now)) for s, h in live.items())
+        return {**view, **known, **live}  # type: ignore[dict-item] - None: no record, nothing matches
+
     def metas(self) -> dict[str, ArticleMeta]:
         """Each complete record's metadata, from the same read as :meth:`current`."""
         self.current()
@@ -97,6 +128,7 @@ class RecordHashes:
         """This process wrote: read again before the next answer."""
         with self._lock:
             self._map = None
+            self._confirmed = {}
             self._epoch += 1
 
     def _read_now(self) -> dict[str, str]:
@@ -126,6 +158,7 @@ class RecordHashes:
             if epoch != self._epoch:
                 return False
             self._map, self._metas, self._at = hashes, metas, started
+            self._confirmed = {s: (h, at) for s, (h, at) in self._confirmed.items() if at > started}
             return True
 
     def _catch_up(self, hashes: dict[str, str]) -> None:

@@ -112,7 +112,8 @@ class Pipeline:
                 self._retriever = HybridRetriever(
                     self.store, self.keyword, self.embedder, mode=self.settings.retrieval,
                     candidates=self.settings.candidates, rrf_k=self.settings.rrf_k,
-                    current_hashes=self._current_hashes, current_meta=self._hashes.metas)
+                    current_hashes=self._current_hashes, current_meta=self._hashes.metas,
+                    confirm_hashes=self._hashes.confirm)
             return self._retriever
 
     def _current_hashes(self) -> dict[str, str]:

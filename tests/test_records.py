@@ -155,3 +155,26 @@ def test_the_catch_up_waits_for_this_process_s_own_writes(tmp_path: Path) -> Non
     hashes.close()
     keyword.close()
     writer.close()
+
+
+def test_an_update_never_hides_the_article_meanwhile(tmp_path: Path) -> None:
+    """With a view that will not be refreshed for an hour, another writer's new article and its
+    update still show at once: the reader reads the records of articles whose chunks its view does
+    not admit (a stale view would admit neither the new chunks nor the deleted old ones)."""
+    writer = Pipeline(settings_for(tmp_path, 3600))
+    writer.index()
+    reader = Pipeline(settings_for(tmp_path, 3600))
+    assert {p.source for p in reader.retrieve(QUESTION, k=5)}.isdisjoint({"elefant.txt"})
+
+    writer.index_upload("elefant.txt", ELEPHANT.encode())
+    top = reader.retrieve(QUESTION, k=1)[0]
+    assert top.source == "elefant.txt" and "zwei Tonnen" in top.text
+    assert top.keyword_score is None  # the keyword index waits for the refresh (an hour here)
+    writer.index_upload("elefant.txt", ELEPHANT.replace("zwei Tonnen", "drei Tonnen").encode())
+    time.sleep(0.3)  # index.records.CONFIRMED: a live record answer is trusted this long
+    passages = [p for p in reader.retrieve(QUESTION, k=5) if p.source == "elefant.txt"]
+    assert passages and all("drei Tonnen" in p.text for p in passages)
+    writer.remove("elefant.txt")
+    assert all(p.source != "elefant.txt" for p in reader.retrieve(QUESTION, k=10))
+    writer.close()
+    reader.close()
