@@ -32,8 +32,8 @@ def cite(p: Passage, n: int, a: int, b: int) -> Citation:
 
 
 ALLOWED_TAGS = {"div", "p", "span", "mark", "a", "details", "summary", "section", "h3", "h4", "table",
-                "thead", "tbody", "tr", "th", "td", "code", "ul", "li"}
-ALLOWED_ATTRS = {"class", "id", "href", "title", "open", "hidden", "data-turn"}
+                "thead", "tbody", "tr", "th", "td", "code", "ul", "li", "em"}
+ALLOWED_ATTRS = {"class", "id", "href", "title", "open", "hidden", "data-turn", "data-source", "colspan"}
 
 
 class _Tags(HTMLParser):

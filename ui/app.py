@@ -32,6 +32,7 @@ from rag.errors import RagError  # noqa: E402
 from rag.filters import make_filters  # noqa: E402
 from rag.types import Answer  # noqa: E402
 from ui import render  # noqa: E402
+from ui.articles import outlet_names  # noqa: E402
 
 log = logging.getLogger(__name__)
 
@@ -97,6 +98,8 @@ a.cite:hover { background: #1d4ed8; color: #fff !important; }
 #rag-articles th, #rag-articles td { text-align: left; padding: 5px 8px;
   border-bottom: 1px solid var(--border-color-primary) !important; vertical-align: top; }
 #rag-articles .num { text-align: right; white-space: nowrap; }
+#rag-articles tr.art-story td { font-weight: 600; padding-top: 12px; } #rag-articles tr.in-story td:first-child { padding-left: 20px; }
+#rag-articles .unknown { font-style: italic; opacity: 0.7; } .art-version, .src-copies { font-size: 0.85em; opacity: 0.8; }
 #rag-status .rag-status, #rag-status .rag-status li { list-style: none !important; padding: 0; margin: 4px 0; }
 .rag-status .status-ok::before { content: "✓ "; color: #16a34a; }
 .rag-status .status-error::before { content: "✗ "; color: #dc2626; }
@@ -176,6 +179,8 @@ def build_app(pipeline: Any) -> gr.Blocks:
                         sources = gr.HTML(render.sources_html([]), elem_id="rag-sources", head=f"<style>{CSS}</style>",
                                           js_on_load=CITE_JS)
             with gr.Tab("Articles", id="articles"):
+                shown = gr.Dropdown([], value=[], multiselect=True, label="Show outlets (none: all)",
+                                    elem_id="rag-article-outlets")
                 articles = gr.HTML(elem_id="rag-articles")
                 with gr.Row(equal_height=False):
                     with gr.Column():
@@ -194,13 +199,13 @@ def build_app(pipeline: Any) -> gr.Blocks:
         def refresh():  # noqa: ANN202
             return article_views(pipeline)
 
-        def on_upload(files: list[str] | None, chosen: list[str] | None,  # noqa: ANN202
+        def on_upload(files: list[str] | None, chosen: list[str] | None, only: list[str] | None,  # noqa: ANN202
                       progress=gr.Progress()):  # noqa: ANN001, B008
             status_value = upload_files(pipeline, files or [], progress)
-            return (status_value, None, *article_views(pipeline, chosen))
+            return (status_value, None, *article_views(pipeline, chosen, only))
 
-        def on_remove(source: str | None, chosen: list[str] | None):  # noqa: ANN202
-            return (remove_article(pipeline, source), *article_views(pipeline, chosen))
+        def on_remove(source: str | None, chosen: list[str] | None, only: list[str] | None):  # noqa: ANN202
+            return (remove_article(pipeline, source), *article_views(pipeline, chosen, only))
 
         chat_io = dict(inputs=[question, chat, turns, generator, top_k, show_scores, outlets, since, until],
                        outputs=[question, chat, turns, sources])
@@ -214,9 +219,11 @@ def build_app(pipeline: Any) -> gr.Blocks:
         for control in (generator, top_k, show_scores, outlets, since, until):
             control.change(applied_html, inputs=[generator, top_k, show_scores, outlets, since, until],
                            outputs=applied, queue=False)
-        upload.upload(on_upload, inputs=[upload, outlets], outputs=[status, upload, articles, to_remove, outlets])
-        remove.click(on_remove, inputs=[to_remove, outlets], outputs=[status, articles, to_remove, outlets])
-        app.load(refresh, outputs=[articles, to_remove, outlets])
+        upload.upload(on_upload, inputs=[upload, outlets, shown],
+                      outputs=[status, upload, articles, to_remove, outlets, shown])
+        remove.click(on_remove, inputs=[to_remove, outlets, shown], outputs=[status, articles, to_remove, outlets, shown])
+        shown.input(lambda only: article_views(pipeline, None, only)[0], inputs=shown, outputs=articles)
+        app.load(refresh, outputs=[articles, to_remove, outlets, shown])
     return app
 
 
@@ -282,28 +289,20 @@ def list_articles(pipeline: Any) -> tuple[str, Any]:
     return article_views(pipeline)[:2]
 
 
-def article_views(pipeline: Any, chosen_outlets: Sequence[str] | None = None) -> tuple[str, Any, Any]:
-    """(articles table, remove-dropdown update, outlet-filter update) from one read of the articles;
-    a chosen outlet that no article has any more is dropped from the filter."""
+def article_views(pipeline: Any, chosen_outlets: Sequence[str] | None = None,
+                  shown_outlets: Sequence[str] | None = None) -> tuple[str, Any, Any, Any]:
+    """(articles table, remove-dropdown update, chat outlet-filter update, table outlet-filter update) from
+    one read of the articles; a chosen outlet that no article has any more is dropped from either filter."""
     try:
         infos = pipeline.sources()
     except RagError as exc:
         return (render.status_html([("error", _one_line(exc))]), gr.update(choices=[], value=None),
-                gr.update(choices=[], value=[]))
+                gr.update(choices=[], value=[]), gr.update(choices=[], value=[]))
     choices = [(f"{a.title[:60]} ({a.source})" if a.title else a.source, a.source) for a in infos]
     names = outlet_names(infos)
-    return (render.articles_html(infos), gr.update(choices=choices, value=None),
-            gr.update(choices=names, value=[o for o in chosen_outlets or () if o in names]))
-
-
-def outlet_names(infos: Sequence[Any]) -> list[str]:
-    """The outlets of the indexed articles, sorted, one spelling per outlet (the filter ignores case)."""
-    names: dict[str, str] = {}
-    for info in infos:
-        outlet = getattr(getattr(info, "meta", None), "outlet", "")
-        if outlet:
-            names.setdefault(outlet.casefold(), outlet)
-    return sorted(names.values(), key=str.casefold)
+    chosen, shown = ([o for o in given or () if o in names] for given in (chosen_outlets, shown_outlets))
+    return (render.articles_html(infos, shown), gr.update(choices=choices, value=None),
+            gr.update(choices=names, value=chosen), gr.update(choices=names, value=shown))
 
 
 def upload_files(pipeline: Any, paths: Sequence[str], progress: Any = None) -> str:

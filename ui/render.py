@@ -19,6 +19,7 @@ from html import escape
 
 from rag.answer.prompts import CITATION_RE
 from rag.types import Answer, Citation, Passage
+from ui.articles import articles_html  # noqa: F401 - the Articles tab's table
 
 SNIPPET_TITLE_CHARS = 140
 
@@ -118,9 +119,20 @@ def passage_html(passage: Passage, n: int, turn: int, citations: Sequence[Citati
         f'<details class="src{" cited" if cited else ""}" id="src-{turn}-{n}"{" open" if cited else ""}>'
         f'<summary><span class="src-n">[{n}]</span> <span class="src-title">{esc(title)}</span></summary>'
         f'<div class="src-meta">{origin_html(passage.meta)}<span class="src-file">{esc(passage.source)}</span>'
-        f'<span class="src-chars">chars {passage.start}–{passage.end}</span>{score}</div>'
+        f'<span class="src-chars">chars {passage.start}–{passage.end}</span>{score}</div>{copies_html(passage)}'
         f'<div class="src-text">{highlight(passage.text, spans)}</div></details>'
     )
+
+
+def copies_html(passage: Passage) -> str:
+    """The other copies of a passage (other outlets, older versions): who else carries it, and when."""
+    if not passage.also_in:
+        return ""
+    older = {p.id for p in passage.older_versions if p.meta.url and p.meta.url == passage.meta.url}
+    items = "".join(f'<li>{origin_html(p.meta)}<span class="src-file">{esc(p.source)}</span>'
+                    f'{" <em>older version</em>" if p.id in older else ""}</li>' for p in passage.also_in)
+    n = len(passage.also_in)
+    return f'<div class="src-copies">Also in {n} other article{"s" if n != 1 else ""}:<ul>{items}</ul></div>'
 
 
 def origin_html(meta: object) -> str:
@@ -171,21 +183,7 @@ def sources_html(answers: Sequence[Answer | None], *, show_scores: bool = False)
     return f'<div class="rag-sources"><h3>Sources</h3>{body}</div>'
 
 
-# ----- the Articles tab
-def articles_html(infos: Sequence[object]) -> str:
-    """The indexed articles (objects with source, title, chunks, chars) as an escaped table."""
-    if not infos:
-        return '<div class="rag-articles"><p class="src-empty">No articles are indexed. Upload some below.</p></div>'
-    rows = "".join(
-        f'<tr><td class="art-title">{esc(getattr(a, "title", ""))}</td><td class="art-source"><code>{esc(a.source)}</code>'
-        f'</td><td class="num">{int(getattr(a, "chunks", 0))}</td><td class="num">{int(getattr(a, "chars", 0)):,}</td></tr>'
-        for a in infos
-    )
-    return (f'<div class="rag-articles"><p>{len(infos)} article{"s" if len(infos) != 1 else ""} indexed.</p>'
-            '<table><thead><tr><th>Title</th><th>File</th><th class="num">Passages</th><th class="num">Characters</th>'
-            f'</tr></thead><tbody>{rows}</tbody></table></div>')
-
-
+# ----- upload and remove results (the Articles tab's table is ui.articles)
 def status_html(lines: Sequence[tuple[str, str]]) -> str:
     """Upload / remove results: (kind, message) with kind "ok" or "error"."""
     if not lines:
