@@ -16,13 +16,14 @@ from __future__ import annotations
 
 import hashlib
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import replace
 from datetime import date
 from importlib import resources
 from pathlib import Path
 
 from rag.errors import BadInput, EmptyStore, NotFound
-from rag.filters import make_filters
+from rag.filters import make_filters, question_period
 from rag.settings import Settings, index_fingerprint
 from rag.types import Answer, Article, Filters, Passage
 
@@ -290,10 +291,40 @@ class Pipeline:
         passages for this question only.
         """
         question = check_question(question)
-        return self._answerer_for(generator, top_k, filters).stream(question, list(history))
+        period = self._period(question, filters)
+        if period is None:
+            return self._answerer_for(generator, top_k, filters).stream(question, list(history))
+        return self._stream_in_period(question, history, generator, top_k, filters, period)
+
+    def _period(self, question: str, filters: Filters | None) -> tuple[date | None, date | None, str] | None:
+        """The publication period the question names (relative to today), unless the caller set dates."""
+        if not self.settings.question_dates or (filters and (filters.since or filters.until)):
+            return None
+        return question_period(question, date.today())
+
+    def _stream_in_period(self, question: str, history: Sequence[str], generator: str | None, top_k: int | None,
+                          filters: Filters | None, period: tuple[date | None, date | None, str]
+                          ) -> Iterator[str | Answer]:
+        """Answer from the articles published in the question's period; when none was, from all
+        of them (the period is then reported as not applied, never silently dropped)."""
+        since, until, words = period
+        dated = replace(filters or Filters(), since=since, until=until)
+        applied = {"value": True}
+
+        def fallback() -> Filters | None:
+            applied["value"] = False
+            return filters or None
+
+        answerer = self._answerer_for(generator, top_k, dated, fallback)
+        for piece in answerer.stream(question, list(history)):
+            if isinstance(piece, Answer):
+                piece = replace(piece, period={"words": words, "since": since.isoformat() if since else None,
+                                               "until": until.isoformat() if until else None,
+                                               "applied": applied["value"]})
+            yield piece
 
     def _answerer_for(self, generator: str | None, top_k: int | None = None,  # noqa: ANN202
-                      filters: Filters | None = None):
+                      filters: Filters | None = None, fallback: Callable[[], Filters | None] | None = None):
         same_generator = generator is None or generator == self.settings.generator
         if same_generator and (top_k is None or top_k == self.settings.top_k) and not filters:
             return self.answerer
@@ -301,9 +332,10 @@ class Pipeline:
 
         settings = self.settings.with_(top_k=top_k)
         chosen = self.answerer.generator if same_generator else make_generator(settings.with_(generator=generator))
-        return self._make_answerer(chosen, settings, filters)
+        return self._make_answerer(chosen, settings, filters, fallback)
 
-    def _make_answerer(self, generator, settings: Settings, filters: Filters | None = None):  # noqa: ANN001, ANN202
+    def _make_answerer(self, generator, settings: Settings, filters: Filters | None = None,  # noqa: ANN001, ANN202
+                       fallback: Callable[[], Filters | None] | None = None):
         from rag.answer import Answerer
 
         from rag.answer.evidence import VectorCache
@@ -314,7 +346,11 @@ class Pipeline:
         retrieve = self.retrieve_timed
         if filters:  # the answerer retrieves by (question, k); the filters ride along
             def retrieve(question: str, k: int) -> tuple[list[Passage], float]:
-                return self.retrieve_timed(question, k, filters)
+                passages, seconds = self.retrieve_timed(question, k, filters)
+                if not passages and fallback is not None:  # nothing passes a period read from the question
+                    passages, more = self.retrieve_timed(question, k, fallback())
+                    seconds += more
+                return passages, seconds
         return Answerer(retrieve, self.embedder.embed, self.keyword.idf, generator, settings,
                         self._answerability, self._vectors)
 

@@ -293,6 +293,11 @@ def _print_answer(answer, show_question: bool) -> None:  # noqa: ANN001 - rag.ty
         meta = answer.meta_of(c) if hasattr(answer, "meta_of") else None
         note = _meta_note(meta) if meta is not None else ""
         print(f"  [{c.n}] {c.source}{note}, chars {c.start}-{c.end}: {_snippet(c.quote)}")
+    period = getattr(answer, "period", None)
+    if period:
+        span = f"{period['since'] or '…'} – {period['until'] or '…'}"
+        print(f"  (\"{period['words']}\": published {span}" +
+              (")" if period["applied"] else "; nothing was published then, so all articles were searched)"))
     print()
 
 

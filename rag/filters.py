@@ -10,7 +10,8 @@ than a day in the future are refused as wrong metadata.
 :class:`~rag.types.Filters`, raising :class:`~rag.errors.BadInput` with what to write instead.
 :func:`filters_from_mapping` does the same for a ``{"outlet": …, "since": …}`` mapping
 (MCP, LangChain).
-Relative dates ("letzte Woche") are not read here (issue 14, part 2).
+:func:`question_period` reads the publication period a question names ("im Januar 2024",
+"letzte Woche", "seit 2022", "in the last month"), relative to today.
 """
 
 from __future__ import annotations
@@ -153,3 +154,94 @@ def _names(value: str | Iterable[str] | None) -> tuple[str, ...]:
     if not all(isinstance(v, str) for v in items):
         raise BadInput("Outlet and source filters are names (text).")
     return tuple(dict.fromkeys(v.strip() for v in items if v.strip()))
+
+
+# ----- time in a question ("im Januar 2024", "letzte Woche", "seit 2022", "in the last month")
+_MONTH_NAMES = "|".join(sorted(MONTHS, key=len, reverse=True))
+_NUM = {"einen": 1, "einem": 1, "einer": 1, "zwei": 2, "drei": 3, "vier": 4, "fünf": 5, "sechs": 6, "sieben": 7,
+        "acht": 8, "neun": 9, "zehn": 10, "zwölf": 12, "a": 1, "one": 1, "two": 2, "three": 3, "four": 4, "five": 5,
+        "six": 6, "seven": 7, "eight": 8, "nine": 9, "ten": 10, "twelve": 12}
+_COUNT = r"(?P<n>\d{1,3}|" + "|".join(_NUM) + r")"
+_UNIT = {"tag": "day", "tagen": "day", "tage": "day", "day": "day", "days": "day", "woche": "week", "wochen": "week",
+         "week": "week", "weeks": "week", "monat": "month", "monaten": "month", "monate": "month", "month": "month",
+         "months": "month", "jahr": "year", "jahren": "year", "jahre": "year", "year": "year", "years": "year"}
+_UNITS = "|".join(sorted(_UNIT, key=len, reverse=True))
+_RULES = (  # (pattern, kind); tried in order, the first match wins
+    (r"\b(?:in den|während der|in the|during the|over the|within the)\s+(?:letzten|vergangenen|past|last)\s+"
+     + _COUNT + r"\s+(?P<unit>" + _UNITS + r")\b", "last_n"),
+    (r"\b(?:seit|since)\s+(?:(?:dem|the)\s+)?(?:(?P<m>" + _MONTH_NAMES + r")\s+)?(?P<y>(?:19|20)\d{2})\b", "since"),
+    (r"\b(?:vor|before)\s+(?:(?P<m>" + _MONTH_NAMES + r")\s+)?(?P<y>(?:19|20)\d{2})\b", "before"),
+    (r"\b(?:im|in|in the month of)\s+(?P<m>" + _MONTH_NAMES + r")(?:\s+(?P<y>(?:19|20)\d{2}))?\b", "month"),
+    (r"\b(?:im jahr|im jahre|in the year|in|im)\s+(?P<y>(?:19|20)\d{2})\b", "year"),
+    (r"\b(?:im letzten|in the last|in the past|im vergangenen)\s+(?P<unit>monat|month|jahr|year)\b", "last_1"),
+    (r"\b(?:letzte|letzten|vergangene|vergangenen|last|past)\s+(?P<unit>woche|week|monat|month|jahr|jahres|year)\b",
+     "previous"),
+    (r"\b(?:diese|dieser|diesen|dieses|this)\s+(?P<unit>woche|week|monat|month|jahr|jahres|year)\b", "current"),
+    (r"\b(?:heute|today)\b", "today"),
+    (r"\b(?:gestern|yesterday)\b", "yesterday"),
+)
+_COMPILED = tuple((re.compile(p, re.I), kind) for p, kind in _RULES)
+
+
+def question_period(question: str, today: date) -> tuple[date | None, date | None, str] | None:
+    """The publication period a question names, relative to ``today``: (since, until, the words
+    read), or None. Calendar units: "letzte Woche" is the calendar week before this one, "im
+    Januar" without a year the latest January that has begun, "in den letzten 3 Monaten" the days
+    since the same day three months ago."""
+    for pattern, kind in _COMPILED:
+        m = pattern.search(question)
+        if m is None:
+            continue
+        groups = m.groupdict()
+        month = MONTHS.get((groups.get("m") or "").lower())
+        year = int(groups["y"]) if groups.get("y") else None
+        unit = _UNIT.get((groups.get("unit") or "").lower().removesuffix("es") or "", None)
+        unit = unit or {"jahres": "year"}.get((groups.get("unit") or "").lower())
+        span: tuple[date | None, date | None] | None = None
+        if kind == "last_n" or kind == "last_1":
+            n = 1 if kind == "last_1" else int(groups["n"]) if groups["n"].isdigit() else _NUM[groups["n"].lower()]
+            span = (_minus(today, n, unit or "day"), today)
+        elif kind == "since":
+            span = (date(year, month or 1, 1), today)
+        elif kind == "before":
+            span = (None, date(year, month or 1, 1) - timedelta(days=1))
+        elif kind == "month":
+            if year is None:
+                year = today.year if month <= today.month else today.year - 1
+            span = (date(year, month, 1), date(year, month, calendar.monthrange(year, month)[1]))
+        elif kind == "year":
+            span = (date(year, 1, 1), date(year, 12, 31))
+        elif kind in ("previous", "current"):
+            span = _calendar_unit(today, unit or "week", previous=kind == "previous")
+        elif kind == "today":
+            span = (today, today)
+        elif kind == "yesterday":
+            span = (today - timedelta(days=1), today - timedelta(days=1))
+        if span is not None and (span[0] is None or span[0] <= today):
+            return span[0], span[1], m.group(0)
+    return None
+
+
+def _minus(day: date, n: int, unit: str) -> date:
+    if unit == "day":
+        return day - timedelta(days=n)
+    if unit == "week":
+        return day - timedelta(weeks=n)
+    months = n * (12 if unit == "year" else 1)
+    year, month = divmod(day.year * 12 + day.month - 1 - months, 12)
+    return date(year, month + 1, min(day.day, calendar.monthrange(year, month + 1)[1]))
+
+
+def _calendar_unit(today: date, unit: str, *, previous: bool) -> tuple[date, date]:
+    if unit == "week":
+        start = today - timedelta(days=today.weekday()) - (timedelta(weeks=1) if previous else timedelta(0))
+        return start, (start + timedelta(days=6)) if previous else today
+    if unit == "month":
+        first = today.replace(day=1)
+        if not previous:
+            return first, today
+        last = first - timedelta(days=1)
+        return last.replace(day=1), last
+    if not previous:
+        return date(today.year, 1, 1), today
+    return date(today.year - 1, 1, 1), date(today.year - 1, 12, 31)

@@ -116,6 +116,9 @@ class AnswerOut(BaseModel):
     confidence: float | None = Field(default=None, description="Calibrated probability that the articles answer "
                                      "the question; it decides answer vs abstention (see docs).")
     signals: dict[str, float | None] = Field(default_factory=dict, description="The signals that decision saw.")
+    period: dict[str, Any] | None = Field(default=None, description="The publication period read from the question "
+                                          "(words, since, until, applied); applied false: nothing was published "
+                                          "then and all articles were searched.")
 
 
 class FilterFields(BaseModel):

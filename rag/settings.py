@@ -132,6 +132,12 @@ class Settings(BaseSettings):
         description="Sentences the LLM sees: the most relevant ones over all passages. Each costs prompt time "
         "(the 1.5B model reads ~20 tokens/s on 2 cores).",
     )
+    question_dates: bool = Field(
+        default=True,
+        description="Read a publication period from the question ('im Januar 2024', 'letzte Woche', 'seit 2022', "
+        "'in the last month'; relative to today) and answer from the articles published then; when none was, "
+        "from all (the answer's period says applied: false). Explicit since/until filters take precedence.",
+    )
     reader_verify: bool = Field(
         default=True,
         description="After the local reader picks a sentence, ask it once more whether that sentence answers the "

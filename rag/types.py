@@ -258,6 +258,9 @@ class Answer:
     generator: str = ""
     confidence: float | None = None  # calibrated P(the articles answer this), see rag.answer.decision
     signals: dict[str, float | None] = field(default_factory=dict)  # what that decision saw
+    # The publication period read from the question ("letzte Woche"): words, since, until (ISO or
+    # None) and whether it was applied (False: no article was published then, all were searched).
+    period: dict[str, Any] | None = None
 
     def meta_of(self, citation: Citation) -> ArticleMeta:
         """The metadata of the article a citation quotes (from its passage)."""
@@ -279,4 +282,5 @@ class Answer:
             "standalone_question": self.standalone_question,
             "language": self.language,
             "generator": self.generator,
+            "period": self.period,
         }

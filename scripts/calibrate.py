@@ -154,11 +154,15 @@ def stratified(items: tuple[EvalItem, ...], answerable: int | None, per_reason: 
     return sorted(picked, key=lambda i: order[i.id])
 
 
-def collect_rows(answerer, items: list[EvalItem], desc: str) -> list[dict]:  # noqa: ANN001
+def collect_rows(answerer, items: list[EvalItem], desc: str, path: Path) -> list[dict]:  # noqa: ANN001
+    """The signal rows of ``items``, appended to ``path`` as they come (a stopped run resumes)."""
     from tqdm import tqdm
 
-    rows = []
-    for item in tqdm(items, desc=desc, unit="q"):
+    rows = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()] if path.is_file() else []
+    done = {r["id"] for r in rows}
+    wanted = {item.id for item in items}
+    rows = [r for r in rows if r["id"] in wanted]
+    for item in tqdm([i for i in items if i.id not in done], desc=desc, unit="q", initial=len(rows), total=len(items)):
         r = answerer.read(item.question, list(item.history))
         if r.signals is None:
             continue
@@ -168,7 +172,10 @@ def collect_rows(answerer, items: list[EvalItem], desc: str) -> list[dict]:  # n
                      "chosen_contains": any(a.lower() in chosen.lower() for a in item.answers) if item.answerable
                      else None,
                      "timings": {k: round(v, 3) for k, v in r.timings.items()}})
-    return rows
+        with path.open("a", encoding="utf-8") as fh:
+            fh.write(json.dumps(rows[-1], ensure_ascii=False) + "\n")
+    order = {item.id: i for i, item in enumerate(items)}
+    return sorted(rows, key=lambda r: order[r["id"]])
 
 
 def main() -> int:
@@ -199,8 +206,8 @@ def main() -> int:
         key = f"{args.embedder}/{args.kind}-{lang}"
         rows_path = args.rows / f"{key.replace('/', '-')}-{args.protocol}.jsonl"
         if not args.from_rows:
-            rows = _run(args, data, lang, generator)
             args.rows.mkdir(parents=True, exist_ok=True)
+            rows = _run(args, data, lang, generator, rows_path)
             rows_path.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows), encoding="utf-8")
         rows = [json.loads(line) for line in rows_path.read_text(encoding="utf-8").splitlines() if line.strip()]
         y = np.array([1.0 if r["answerable"] else 0.0 for r in rows])
@@ -234,7 +241,7 @@ def main() -> int:
     return 0
 
 
-def _run(args: argparse.Namespace, data: dict, lang: str, generator: str) -> list[dict]:
+def _run(args: argparse.Namespace, data: dict, lang: str, generator: str, rows_path: Path) -> list[dict]:
     share = REMOVED_SHARE if args.protocol == "removed" else 0.0
     ds = load_xquad_withheld(lang, split="calibration", removed_share=share)
     items = stratified(ds.items, args.answerable, args.per_reason)
@@ -257,7 +264,7 @@ def _run(args: argparse.Namespace, data: dict, lang: str, generator: str) -> lis
             answerer = pipeline._make_answerer(pipeline.answerer.generator, pipeline.settings)  # noqa: SLF001
             answerer._answerability = Answerability.load(empty)  # noqa: SLF001
             answerer._rank = answerer._answerability.rank_weights(args.embedder)  # noqa: SLF001
-            return collect_rows(answerer, items, f"signals {lang}")
+            return collect_rows(answerer, items, f"signals {lang}", rows_path)
     finally:
         pipeline.close()
 

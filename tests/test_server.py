@@ -26,7 +26,7 @@ from tests.server_support import sse_events as raw_sse_events
 ELEPHANT = ("Neuer Elefant im Leipziger Zoo\n\nDer Zoo Leipzig hat einen jungen Elefanten bekommen. Der Elefant heißt "
             "Bruno und wiegt schon zwei Tonnen. Die Pfleger füttern Bruno mit Heu, Äpfeln und Karotten.\n")
 ANSWER_KEYS = {"question", "answer", "abstained", "citations", "passages", "timings", "standalone_question",
-               "language", "generator", "confidence", "signals"}
+               "language", "generator", "confidence", "signals", "period"}
 PASSAGE_KEYS = {"id", "source", "title", "text", "start", "end", "score", "meta", "group", "story", "also_in"}
 
 
