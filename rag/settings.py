@@ -170,8 +170,9 @@ class Settings(BaseSettings):
     refresh_seconds: float = Field(
         default=2.0, gt=0, le=3600,
         description="Staleness bound for several processes over one store: another process's added, changed or "
-        "removed articles show in this one's answers (dense and keyword) within this many seconds, or within 40x "
-        "the time one read of all article records takes if that is longer (docs/deploy.md).",
+        "removed articles reach this one's keyword index (BM25) and filtered keyword searches within this many "
+        "seconds, or 40x the time one read of all article records takes if that is longer; dense and keyword hits "
+        "show them at once (docs/deploy.md).",
     )
 
     @model_validator(mode="after")
