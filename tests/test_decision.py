@@ -62,3 +62,20 @@ def test_type_match_asks_for_dates_and_numbers_only() -> None:
     assert type_match("How many missiles can it carry?", "Es kann Raketen tragen.") == 0.0
     assert type_match("Wer empfing Kim?", "Putin empfing Kim.") == 0.5  # neither: no signal
     assert type_match("Und wann?", "Am 13. September.") == 1.0
+
+
+def test_relative_days_get_the_date_the_article_makes_certain() -> None:
+    from datetime import date
+
+    from rag.answer.dates import absolute_days, article_day
+
+    wednesday = article_day("2023-09-13T10:00+02:00")
+    assert wednesday == date(2023, 9, 13) and article_day("", "2023-09-14") == date(2023, 9, 14)
+    assert absolute_days("Kim traf gestern ein.", wednesday, "de") == "Kim traf gestern (12. September 2023) ein."
+    assert absolute_days("Heute Morgen sprach Putin.", wednesday, "de") == "Heute Morgen (13. September 2023) sprach Putin."
+    assert absolute_days("Am vergangenen Dienstag kam er.", wednesday, "de").endswith("Dienstag (12. September 2023) kam er.")
+    assert "Montag (18. September 2023)" in absolute_days("Am kommenden Montag reist er ab.", wednesday, "de")
+    assert "(" not in absolute_days("Am Dienstag kam Kim an.", wednesday, "de")  # last or next Tuesday: not certain
+    assert absolute_days("gestern (12. September) kam er", wednesday, "de") == "gestern (12. September) kam er"
+    assert absolute_days("He arrived yesterday.", wednesday, "en") == "He arrived yesterday (12 September 2023)."
+    assert absolute_days("Kim traf gestern ein.", None, "de") == "Kim traf gestern ein."  # undated: nothing added

@@ -94,3 +94,21 @@ def test_cli_prints_the_period(cli, tmp_path: Path) -> None:  # noqa: ANN001
     result = cli("--settings", toml, "ask", "Was wurde im Januar 2024 über das Hallenbad in Cottbus beschlossen?")
     assert result.code == 0, result.err
     assert '("im Januar 2024": published 2024-01-01 – 2024-01-31)' in result.out
+
+
+def test_answer_repeating_a_relative_day_adds_the_date(tmp_path: Path) -> None:
+    """The answer says "gestern (12. September 2023)"; the quote stays the article's words."""
+    folder = tmp_path / "articles"
+    folder.mkdir()
+    (folder / "stadtrat.txt").write_text(
+        "Stadtrat beschließt Brücke\n\nStand: 13.09.2023 10:00 Uhr\n\n"
+        "Der Stadtrat von Rathenow hat gestern den Bau einer neuen Fußgängerbrücke beschlossen. "
+        "Die Brücke soll im Jahr 2025 fertig sein.\n", encoding="utf-8")
+    with Pipeline(Settings(**options(tmp_path))) as pipeline:
+        pipeline.index([folder])
+        answer = pipeline.ask("Wann hat der Stadtrat von Rathenow den Bau der Fußgängerbrücke beschlossen?")
+        assert not answer.abstained, answer
+        assert "gestern (12. September 2023) den Bau" in answer.answer
+        quote = answer.citations[0].quote
+        assert "gestern den Bau" in quote and "(" not in quote
+        assert pipeline.article(answer.citations[0].source).text[answer.citations[0].start:answer.citations[0].end] == quote

@@ -31,6 +31,7 @@ from dataclasses import dataclass, replace
 import numpy as np
 
 from rag.answer.citations import Claim, parse_answer, render_claims, valid_cites
+from rag.answer.dates import absolute_days, article_day
 from rag.answer.decision import Answerability, Decision, Signals
 from rag.answer.evidence import DEFAULT_RANGE, SIMILARITY_RANGE, Evidence, Sentence, VectorCache, type_match
 from rag.answer.generators import ExtractiveChoice, GenerationRequest, Generator
@@ -138,7 +139,7 @@ class Answerer:
         chosen = evidence.sentences[candidates[pick]]
         first: float | None = None
         if not self.generator.is_llm or (choose is not None and not cross):
-            text = _cite(chosen.text, chosen.passage + 1)  # the reader's choice, verbatim
+            text = _cite(self._dated(chosen, passages), chosen.passage + 1)  # the reader's choice, verbatim
             first = time.perf_counter()
             yield text
             answer = self._quote_answer(chosen, passages)
@@ -187,7 +188,15 @@ class Answerer:
         quote = p.text[chosen.start - p.start: chosen.end - p.start]
         citation = Citation(n=chosen.passage + 1, passage_id=p.id, source=p.source, start=chosen.start,
                             end=chosen.end, quote=quote)
-        return {"answer": _cite(chosen.text, chosen.passage + 1), "abstained": False, "citations": (citation,)}
+        return {"answer": _cite(self._dated(chosen, passages), chosen.passage + 1), "abstained": False,
+                "citations": (citation,)}
+
+    @staticmethod
+    def _dated(chosen: Sentence, passages: Sequence[Passage]) -> str:
+        """The sentence with absolute dates beside the relative days its article's date makes
+        certain ("gestern (12. September 2023)"); the citation's quote stays verbatim."""
+        meta = passages[chosen.passage].meta
+        return absolute_days(chosen.text, article_day(meta.published, meta.updated), detect_language(chosen.text))
 
     def _write(self, question: str, language: str, evidence: Evidence, relevance: np.ndarray, chosen: Sentence,
                candidates: list[int], pick: int) -> Iterator[str]:
