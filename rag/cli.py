@@ -293,6 +293,10 @@ def _print_answer(answer, show_question: bool) -> None:  # noqa: ANN001 - rag.ty
         meta = answer.meta_of(c) if hasattr(answer, "meta_of") else None
         note = _meta_note(meta) if meta is not None else ""
         print(f"  [{c.n}] {c.source}{note}, chars {c.start}-{c.end}: {_snippet(c.quote)}")
+    for n in sorted({c.n for c in answer.citations}):
+        names = answer.sources_of(n) if hasattr(answer, "sources_of") else []
+        if len(names) > 1:
+            print(f"  [{n}] {len(names)} {'Quellen' if answer.language == 'de' else 'sources'}: {', '.join(names)}")
     period = getattr(answer, "period", None)
     if period:
         span = f"{period['since'] or '…'} – {period['until'] or '…'}"

@@ -267,7 +267,21 @@ class Answer:
         for p in self.passages:
             if p.id == citation.passage_id:
                 return p.meta
+            for copy in p.also_in:  # the same sentence in another outlet's copy
+                if copy.id == citation.passage_id:
+                    return copy.meta
         return NO_META
+
+    def sources_of(self, n: int) -> list[str]:
+        """The outlets (else article names) that the citations under ``[n]`` quote, in order."""
+        names = []
+        for c in self.citations:
+            if c.n == n:
+                meta = self.meta_of(c)
+                name = meta.outlet or c.source
+                if name not in names:
+                    names.append(name)
+        return names
 
     def to_json(self) -> dict[str, Any]:
         return {

@@ -270,3 +270,21 @@ def test_stories_doc_example_runs(tmp_path: Path) -> None:
     for line in expected.splitlines():
         if line.startswith(("  also in", "elbtal-nachrichten-elbpegel-update.html", "kurier.md", "[[")):
             assert line in out, line
+
+
+def test_an_answer_backed_by_several_outlets_cites_them_together(heavy: Pipeline, capsys) -> None:  # noqa: ANN001
+    """The quoted sentence is in the copies too: one [n], a verbatim citation per outlet."""
+    answer = heavy.ask("Wie viel mehr Lohn bekommen die Beschäftigten im Nahverkehr ab März?", generator="extractive")
+    assert not answer.abstained, answer
+    first = answer.citations[0]
+    same = [c for c in answer.citations if c.n == first.n]
+    assert len(same) >= 3 and len({c.source for c in same}) == len(same)
+    for c in same:
+        assert c.quote == first.quote and heavy.article(c.source).text[c.start:c.end] == c.quote
+    names = answer.sources_of(first.n)
+    assert len(names) == len(same) and set(names) <= {outlet for outlet, _, _ in COPIES.values()}
+    assert {c["meta"]["outlet"] for c in answer.to_json()["citations"]} == set(names)
+    from rag.cli import _print_answer
+
+    _print_answer(answer, show_question=False)
+    assert f"  [{first.n}] {len(names)} Quellen: {', '.join(names)}" in capsys.readouterr().out

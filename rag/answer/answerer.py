@@ -189,7 +189,7 @@ class Answerer:
         citation = Citation(n=chosen.passage + 1, passage_id=p.id, source=p.source, start=chosen.start,
                             end=chosen.end, quote=quote)
         return {"answer": _cite(self._dated(chosen, passages), chosen.passage + 1), "abstained": False,
-                "citations": (citation,)}
+                "citations": (citation, *_copies(citation, p))}
 
     @staticmethod
     def _dated(chosen: Sentence, passages: Sequence[Passage]) -> str:
@@ -347,6 +347,18 @@ def _signals(cosines: np.ndarray, passages: Sequence[Passage], lexical_top: floa
     passage_dense = max((p.dense_score for p in passages if p.dense_score is not None), default=top[0])
     return Signals(dense_top=top[0], dense_margin=top[0] - float(np.median(top)), passage_dense=float(passage_dense),
                    lexical_top=lexical_top)
+
+
+def _copies(citation: Citation, passage: Passage) -> list[Citation]:
+    """The same sentence in the passage's copies (other outlets' versions of it, found at
+    indexing): each is cited under the same [n], with its own verbatim span."""
+    out = []
+    for copy in passage.also_in:
+        at = copy.text.find(citation.quote)
+        if at >= 0 and copy.source != citation.source:
+            out.append(Citation(n=citation.n, passage_id=copy.id, source=copy.source, start=copy.start + at,
+                                end=copy.start + at + len(citation.quote), quote=citation.quote))
+    return out
 
 
 def _cite(text: str, n: int) -> str:
