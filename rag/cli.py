@@ -530,5 +530,8 @@ def _run_and_close(command: Command, args: argparse.Namespace, ctx: Context) -> 
     finally:
         try:
             ctx.close()
-        except KeyboardInterrupt:  # a second Ctrl-C while joining: the work is bounded, finish it
+        except KeyboardInterrupt:
+            # Ctrl-C while joining (or handled only now: another thread held the interpreter when it
+            # came): finish the bounded work, then report the interrupt (exit 130), not the command's code.
             ctx.close()
+            raise

@@ -388,3 +388,24 @@ def test_ask_end_to_end_with_the_extractive_generator(cli, indexed: list[str]) -
         for citation in row["citations"]:
             assert pipeline.article(citation["source"]).text[citation["start"] : citation["end"]] == citation["quote"]
     assert rows[0]["citations"], "a question the articles answer gets citations"
+
+
+def test_ctrl_c_handled_while_closing_is_still_an_interrupt() -> None:
+    """A Ctrl-C that Python handles only during close() (another thread held the interpreter when it
+    came) must not turn into the command's exit 0: close finishes, and the interrupt is reported."""
+    import types
+
+    from rag.cli import _run_and_close
+
+    calls = []
+
+    class Ctx:
+        def close(self) -> None:
+            calls.append("close")
+            if len(calls) == 1:
+                raise KeyboardInterrupt
+
+    command = types.SimpleNamespace(run=lambda args, ctx: 0)
+    with pytest.raises(KeyboardInterrupt):
+        _run_and_close(command, None, Ctx())
+    assert calls == ["close", "close"]
