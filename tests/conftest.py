@@ -216,6 +216,18 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+def stop_process(proc: subprocess.Popen | None) -> None:
+    """Terminate a server the test started; kill it if it does not stop within 15 s."""
+    if proc is None or proc.poll() is not None:
+        return
+    proc.terminate()
+    try:
+        proc.wait(timeout=15)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+
+
 def wait_until_up(proc: subprocess.Popen, url: str, log: Path, what: str, timeout: float) -> None:
     """Poll ``url`` until it answers 200; fail with the log's tail when ``proc`` exits or time runs out."""
     import httpx
@@ -249,12 +261,7 @@ def chroma_server(tmp_path: Path) -> Iterator[str]:
         wait_until_up(proc, f"{url}/api/v2/heartbeat", tmp_path / "chroma-server.log", "chroma run", 60)
         yield url
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        stop_process(proc)
         log.close()
 
 

@@ -9,7 +9,7 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import PYTHON, VENV_BIN, clean_env, free_port, wait_until_up
+from conftest import PYTHON, VENV_BIN, clean_env, free_port, stop_process, wait_until_up
 
 
 class ChromaProcess:
@@ -34,13 +34,7 @@ class ChromaProcess:
         return self
 
     def stop(self) -> None:
-        if self._proc is not None and self._proc.poll() is None:
-            self._proc.terminate()
-            try:
-                self._proc.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                self._proc.kill()
-                self._proc.wait()
+        stop_process(self._proc)
 
     def __exit__(self, *exc: object) -> None:
         self.stop()

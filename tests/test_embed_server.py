@@ -24,7 +24,7 @@ from pathlib import Path
 import httpx
 import numpy as np
 import pytest
-from conftest import PYTHON, assert_one_line_error, clean_env, free_port, write_articles
+from conftest import PYTHON, assert_one_line_error, clean_env, free_port, stop_process, write_articles
 
 from rag.errors import BadInput, ModelUnavailable
 from rag.settings import Settings, index_fingerprint
@@ -74,22 +74,13 @@ def _start_llama_server(gguf: Path, log_path: Path, *, pooling: bool) -> tuple[s
         time.sleep(0.3)
 
 
-def _stop(proc: subprocess.Popen) -> None:
-    proc.terminate()
-    try:
-        proc.wait(timeout=15)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.wait()
-
-
 @pytest.fixture(scope="module")
 def llama_server(small_gguf: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     proc, url = _start_llama_server(small_gguf, tmp_path_factory.mktemp("llama-server") / "server.log", pooling=True)
     try:
         yield url
     finally:
-        _stop(proc)
+        stop_process(proc)
 
 
 def openai_settings(tmp_path: Path, url: str, **changes: object) -> Settings:
@@ -198,7 +189,7 @@ def test_a_server_without_pooling_gets_a_clear_error(small_gguf: Path, tmp_path:
         with pytest.raises(ModelUnavailable, match="one vector per token, not one per text.*pooling_type=int:1"):
             embedder.embed(["Kim trifft Putin"], "passage")
     finally:
-        _stop(proc)
+        stop_process(proc)
 
 
 # ----- the fingerprint

@@ -21,7 +21,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
-from conftest import PYTHON, VENV_BIN, clean_env, free_port, run_rag, wait_until_up, write_articles
+from conftest import PYTHON, VENV_BIN, clean_env, free_port, run_rag, stop_process, wait_until_up, write_articles
 from robust_support import assert_consistent, assert_usable_after_interruption
 from test_interrupted import N_ARTICLES, SIZES, keyword_rows, snapshot
 
@@ -57,13 +57,7 @@ class ChromaServer:
         return self._proc is not None and self._proc.poll() is None
 
     def stop(self) -> None:
-        if self._proc is not None and self._proc.poll() is None:
-            self._proc.terminate()
-            try:
-                self._proc.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                self._proc.kill()
-                self._proc.wait()
+        stop_process(self._proc)
         self._proc = None
 
 
