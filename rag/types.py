@@ -261,6 +261,9 @@ class Answer:
     # The publication period read from the question ("letzte Woche"): words, since, until (ISO or
     # None) and whether it was applied (False: no article was published then, all were searched).
     period: dict[str, Any] | None = None
+    # Sources that state the answer's fact with another number: {"ours": "4,5 Millionen",
+    # "theirs": "4,8 Millionen", "n": [1, 2]} (rag.answer.conflicts); None when none does.
+    disagreement: dict[str, Any] | None = None
 
     def meta_of(self, citation: Citation) -> ArticleMeta:
         """The metadata of the article a citation quotes (from its passage)."""
@@ -297,4 +300,5 @@ class Answer:
             "language": self.language,
             "generator": self.generator,
             "period": self.period,
+            "disagreement": self.disagreement,
         }

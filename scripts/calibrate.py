@@ -36,7 +36,7 @@ import numpy as np
 from eval.datasets import EvalItem, load_xquad_withheld, REMOVED_SHARE
 from eval.stores import ensure_indexed, open_pipeline
 from rag.answer.decision import CALIBRATION_FILE, FEATURES, Answerability, Model
-from rag.answer.evidence import DEFAULT_RANGE, SIMILARITY_RANGE, Evidence, RankWeights, VectorCache
+from rag.answer.evidence import DEFAULT_RANGE, SIMILARITY_RANGE, Evidence, RankWeights, VectorCache, type_match
 
 RANK_GRID_LEXICAL = (0.0, 0.05, 0.1, 0.2, 0.3, 0.5)
 RANK_GRID_RANK = (0.0, 0.01, 0.03, 0.05, 0.1)
@@ -192,6 +192,9 @@ def main() -> int:
     parser.add_argument("--out", type=Path, default=CALIBRATION_FILE)
     parser.add_argument("--rows", type=Path, default=ROWS_DIR, help="where the signal rows are saved")
     parser.add_argument("--from-rows", action="store_true", help="refit from saved rows (no model run)")
+    parser.add_argument("--refresh-dense", action="store_true",
+                        help="with --from-rows: recompute the similarity signals of the saved rows first "
+                             "(retrieval and the embedder only, no LLM; for a changed similarity signal)")
     parser.add_argument("--target-abstention", type=float, default=0.85,
                         help="abstention on the calibration half's unanswerable questions the threshold must reach")
     parser.add_argument("--no-rank", action="store_true", help="keep the ranking weights as they are")
@@ -205,6 +208,8 @@ def main() -> int:
     for lang in args.languages.split(","):
         key = f"{args.embedder}/{args.kind}-{lang}"
         rows_path = args.rows / f"{key.replace('/', '-')}-{args.protocol}.jsonl"
+        if args.from_rows and args.refresh_dense:
+            _refresh_dense(args, data, lang, rows_path)
         if not args.from_rows:
             args.rows.mkdir(parents=True, exist_ok=True)
             rows = _run(args, data, lang, generator, rows_path)
@@ -267,6 +272,35 @@ def _run(args: argparse.Namespace, data: dict, lang: str, generator: str, rows_p
             return collect_rows(answerer, items, f"signals {lang}", rows_path)
     finally:
         pipeline.close()
+
+
+def _refresh_dense(args: argparse.Namespace, data: dict, lang: str, rows_path: Path) -> None:
+    """Recompute dense_top, dense_margin, passage_dense and type_match of the saved rows with
+    the product's code; the reader's signals stay (the ranking, hence what it saw, is unchanged)."""
+    from tqdm import tqdm
+
+    from rag.answer.answerer import _signals
+    from rag.lang import detect_language
+
+    share = REMOVED_SHARE if args.protocol == "removed" else 0.0
+    ds = load_xquad_withheld(lang, split="calibration", removed_share=share)
+    by_id = {item.id: item for item in ds.items}
+    rows = [json.loads(line) for line in rows_path.read_text(encoding="utf-8").splitlines() if line.strip()]
+    pipeline = open_pipeline(ds, args.store, embedder=args.embedder, generator="extractive")
+    try:
+        ensure_indexed(pipeline, ds, progress=True)
+        answerer = pipeline._make_answerer(pipeline.answerer.generator, pipeline.settings)  # noqa: SLF001
+        paraphrase = SIMILARITY_RANGE.get(args.embedder, DEFAULT_RANGE)[1]
+        for row in tqdm(rows, desc=f"dense signals {lang}", unit="q"):
+            item = by_id[row["id"]]
+            passages, evidence, _, _, _ = answerer.select(item.question, detect_language(item.question) != "de")
+            fresh = _signals(evidence, item.question, passages, row["signals"].get("lexical_top") or 0.0, paraphrase)
+            row["signals"].update({k: v for k, v in fresh.to_json().items()
+                                   if k in ("dense_top", "dense_margin", "passage_dense")})
+            row["signals"]["type_match"] = type_match(item.question, row["chosen"])
+    finally:
+        pipeline.close()
+    rows_path.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows), encoding="utf-8")
 
 
 def _auc(p: np.ndarray, y: np.ndarray) -> float:

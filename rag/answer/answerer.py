@@ -31,11 +31,12 @@ from dataclasses import dataclass, replace
 import numpy as np
 
 from rag.answer.citations import Claim, parse_answer, render_claims, valid_cites
+from rag.answer.conflicts import find_conflict
 from rag.answer.dates import absolute_days, article_day
 from rag.answer.decision import Answerability, Decision, Signals
 from rag.answer.evidence import DEFAULT_RANGE, SIMILARITY_RANGE, Evidence, Sentence, VectorCache, type_match
 from rag.answer.generators import ExtractiveChoice, GenerationRequest, Generator
-from rag.answer.prompts import (EXAMPLE, NO_ANSWER, NO_ANSWER_PATTERNS, PASSAGE, PICK_EXAMPLES, PICK_LINE, PICK_PREFIX,
+from rag.answer.prompts import (DISAGREE, EXAMPLE, NO_ANSWER, NO_ANSWER_PATTERNS, PASSAGE, PICK_EXAMPLES, PICK_LINE, PICK_PREFIX,
                                 PICK_SYSTEM, PICK_USER, REWRITE_SYSTEM, REWRITE_USER, SYSTEM, USER, VERIFY_OPTIONS,
                                 VERIFY_USER, render)
 from rag.lang import detect_language
@@ -100,8 +101,8 @@ class Answerer:
         if not evidence.sentences:
             return reading
         candidates = order[: self.settings.reader_sentences]
-        signals = _signals(evidence.cosines(standalone), passages,
-                           float(evidence.lexical_scores(standalone).max()))
+        signals = _signals(evidence, standalone, passages, float(evidence.lexical_scores(standalone).max()),
+                           SIMILARITY_RANGE.get(self.settings.embedder, DEFAULT_RANGE)[1])
         pick, kind = 0, "extractive"
         choose = getattr(self.generator, "choose", None)
         if choose is not None:
@@ -160,6 +161,10 @@ class Answerer:
                 # fall back to the evidence, not to silence. (A writer that itself says the
                 # passages hold nothing is believed: it is the only LLM signal it gives.)
                 answer = self._quote_answer(chosen, passages)
+        if not answer["abstained"]:
+            answer, extra = self._disagreement(answer, evidence, candidates[pick], candidates, passages, language)
+            if extra:
+                yield extra
         answer = {**answer, "confidence": decision.probability, "signals": signals.to_json()}
         yield self._finish(Answer(timings=timings, **base, **answer), t0, first)
 
@@ -190,6 +195,23 @@ class Answerer:
                             end=chosen.end, quote=quote)
         return {"answer": _cite(self._dated(chosen, passages), chosen.passage + 1), "abstained": False,
                 "citations": (citation, *_copies(citation, p))}
+
+    def _disagreement(self, answer: dict, evidence: Evidence, chosen: int, candidates: list[int],
+                      passages: Sequence[Passage], language: str) -> tuple[dict, str]:
+        """When another source states the chosen fact with another number, the answer says
+        so and cites both (:mod:`rag.answer.conflicts`); returns the answer and the added text."""
+        paraphrase = SIMILARITY_RANGE.get(self.settings.embedder, DEFAULT_RANGE)[1]
+        found = find_conflict(evidence, chosen, candidates, passages, paraphrase=paraphrase)
+        if found is None:
+            return answer, ""
+        other = evidence.sentences[found.sentence]
+        quoted = self._quote_answer(other, passages)
+        ours_n = evidence.sentences[chosen].passage + 1
+        extra = " " + render(DISAGREE[language], ours=found.ours, theirs=found.theirs,
+                             sentence=quoted["answer"])
+        disagreement = {"ours": found.ours, "theirs": found.theirs, "n": [ours_n, other.passage + 1]}
+        return {**answer, "answer": answer["answer"] + extra,
+                "citations": (*answer["citations"], *quoted["citations"]), "disagreement": disagreement}, extra
 
     @staticmethod
     def _dated(chosen: Sentence, passages: Sequence[Passage]) -> str:
@@ -342,8 +364,17 @@ def verify_messages(messages: list[dict[str, str]], language: str, n: int, text:
                                                question=question)}]
 
 
-def _signals(cosines: np.ndarray, passages: Sequence[Passage], lexical_top: float) -> Signals:
-    top = sorted((float(c) for c in cosines), reverse=True)[:5]
+def _signals(evidence: Evidence, question: str, passages: Sequence[Passage], lexical_top: float,
+             paraphrase: float) -> Signals:
+    """The similarity signals. The margin asks whether one sentence stands out; sentences
+    that say the same as the best one (another outlet's copy, a restatement: cosine to it of
+    at least ``paraphrase``) are not its competitors, or a fact that several sources state
+    would look less certain than one stated once."""
+    cosines = evidence.cosines(question)
+    order = [int(i) for i in np.argsort(-cosines, kind="stable")]
+    best = order[0]
+    rivals = [float(cosines[i]) for i in order[1:] if evidence.sentence_similarity(best, i) < paraphrase][:4]
+    top = [float(cosines[best]), *rivals]
     passage_dense = max((p.dense_score for p in passages if p.dense_score is not None), default=top[0])
     return Signals(dense_top=top[0], dense_margin=top[0] - float(np.median(top)), passage_dense=float(passage_dense),
                    lexical_top=lexical_top)

@@ -37,7 +37,7 @@ class Signals:
     """What the decision sees for one question."""
 
     dense_top: float  # best cosine similarity question vs a sentence of the passages
-    dense_margin: float  # best minus the median of the top-5 sentences: does one sentence stand out?
+    dense_margin: float  # best minus the median of it and the 4 next sentences that are not its paraphrases
     passage_dense: float  # cosine of the best retrieved passage
     llm_none: float | None = None  # the reader's P(no sentence answers), when an LLM read them
     llm_verify: float | None = None  # the reader's P(yes) to "does the chosen sentence answer it?"

@@ -183,6 +183,11 @@ class Evidence:
             self._cosines = (question, self._sentence_vectors() @ self._embed([question], "query")[0])
         return self._cosines[1]
 
+    def sentence_similarity(self, i: int, j: int) -> float:
+        """Cosine of two sentences' vectors (do they say the same thing?)."""
+        vectors = self._sentence_vectors()
+        return float(vectors[i] @ vectors[j])
+
     def relevance(self, question: str, cross_lingual: bool, weights: RankWeights | None = None) -> np.ndarray:
         """How well each sentence matches the question; for ranking, not for deciding.
 
@@ -271,7 +276,8 @@ _ASKS_DATE = re.compile(
 _ASKS_NUMBER = re.compile(
     r"\b(?:wie viele|wie viel|wieviel|wieviele|wie hoch|wie groß|wie lang|wie alt|wie weit|wie schwer|wie oft|"
     r"wie breit|wie tief|wie schnell|how many|how much|how old|how long|how far|how high|how large|how big|"
-    r"how often|how heavy|how fast|what percentage|welcher anteil|wie hoch)\b", re.I)
+    r"how often|how heavy|how fast|what percentage|welcher anteil|wie hoch|wie teuer|how expensive|"
+    r"was kostet|was kosten|was hat .{1,60} gekostet|what does .{1,60} cost|what did .{1,60} cost)\b", re.I)
 _DATE_WORDS = re.compile(
     r"\b(?:\d{3,4}|\d{1,2}\.\s?\d{1,2}\.|januar|jänner|februar|märz|april|mai|juni|juli|august|september|oktober|"
     r"november|dezember|january|february|march|june|july|october|december|montag|dienstag|mittwoch|donnerstag|"

@@ -16,6 +16,11 @@ NO_ANSWER = {
     "de": "Dazu enthalten die Artikel keine Angabe.",
     "en": "The articles contain no information on this.",
 }
+# Added to an answer when another source states its fact with another number (rag.answer.conflicts).
+DISAGREE = {
+    "de": "Die Quellen nennen unterschiedliche Angaben ({ours} / {theirs}): {sentence}",
+    "en": "The sources disagree ({ours} / {theirs}): {sentence}",
+}
 # Phrases by which a model signals "not in the passages" in its own words.
 NO_ANSWER_PATTERNS = re.compile(
     r"(keine angaben?\b|enthalten (die artikel|die auszüge)? ?(dazu )?keine|nicht (in den|aus den) (auszügen|artikeln)|"
