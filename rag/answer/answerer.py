@@ -198,20 +198,33 @@ class Answerer:
 
     def _disagreement(self, answer: dict, evidence: Evidence, chosen: int, candidates: list[int],
                       passages: Sequence[Passage], language: str) -> tuple[dict, str]:
-        """When another source states the chosen fact with another number, the answer says
-        so and cites both (:mod:`rag.answer.conflicts`); returns the answer and the added text."""
+        """When other sources state the chosen fact with another number, the answer says so
+        and cites each side's sources (:mod:`rag.answer.conflicts`): "… unterschiedliche
+        Angaben: 4,8 Millionen [1], 4,5 Millionen [2][3]." Returns the answer and the added text."""
         paraphrase = SIMILARITY_RANGE.get(self.settings.embedder, DEFAULT_RANGE)[1]
         found = find_conflict(evidence, chosen, candidates, passages, paraphrase=paraphrase)
         if found is None:
             return answer, ""
-        other = evidence.sentences[found.sentence]
-        quoted = self._quote_answer(other, passages)
-        ours_n = evidence.sentences[chosen].passage + 1
-        extra = " " + render(DISAGREE[language], ours=found.ours, theirs=found.theirs,
-                             sentence=quoted["answer"])
-        disagreement = {"ours": found.ours, "theirs": found.theirs, "n": [ours_n, other.passage + 1]}
-        return {**answer, "answer": answer["answer"] + extra,
-                "citations": (*answer["citations"], *quoted["citations"]), "disagreement": disagreement}, extra
+        citations = list(answer["citations"])
+        cited = {(c.passage_id, c.start, c.end) for c in citations}
+        sides = []
+        for number, sentences in ((found.ours, found.our_sentences), (found.theirs, found.their_sentences)):
+            ns = []
+            for i in sentences:
+                sentence = evidence.sentences[i]
+                for c in self._quote_answer(sentence, passages)["citations"]:
+                    if (c.passage_id, c.start, c.end) not in cited:
+                        citations.append(c)
+                        cited.add((c.passage_id, c.start, c.end))
+                if sentence.passage + 1 not in ns:
+                    ns.append(sentence.passage + 1)
+            sides.append((number, ns))
+        listed = ", ".join(f"{number} {''.join(f'[{n}]' for n in ns)}" for number, ns in sides)
+        extra = " " + render(DISAGREE[language], sides=listed)
+        disagreement = {"ours": found.ours, "theirs": found.theirs, "n": [sides[0][1][0], sides[1][1][0]],
+                        "sides": [{"value": number, "n": ns} for number, ns in sides]}
+        return {**answer, "answer": answer["answer"] + extra, "citations": tuple(citations),
+                "disagreement": disagreement}, extra
 
     @staticmethod
     def _dated(chosen: Sentence, passages: Sequence[Passage]) -> str:

@@ -41,11 +41,13 @@ ein eine einen einem einer
 
 @dataclass(frozen=True)
 class Conflict:
-    """The chosen sentence's number and the other source's, and the other sentence."""
+    """The chosen sentence's number and the other sources', and the sentences that state
+    each (indices into Evidence.sentences, one per article, the chosen sentence first)."""
 
-    sentence: int  # index into Evidence.sentences
     ours: str  # "4,5 Millionen"
     theirs: str  # "4,8 Millionen"
+    our_sentences: tuple[int, ...]
+    their_sentences: tuple[int, ...]
 
 
 def _value(token: str) -> str:
@@ -71,6 +73,12 @@ def slots(text: str) -> list[tuple[str, str, str, str]]:
 def number_conflict(a: str, b: str) -> tuple[str, str] | None:
     """The first number slot that sentences ``a`` and ``b`` fill with different values, as
     written with the word they share: ("4,5 Millionen", "4,8 Millionen")."""
+    found = _slot_conflict(a, b)
+    return None if found is None else (found[0], found[1])
+
+
+def _slot_conflict(a: str, b: str) -> tuple[str, str, str, str] | None:
+    """(a's number as written, b's, a's value, b's value) of the first conflicting slot."""
     sa, sb = slots(a), slots(b)
     values_a = {s[0] for s in sa}
     values_b = {s[0] for s in sb}
@@ -81,16 +89,17 @@ def number_conflict(a: str, b: str) -> tuple[str, str] | None:
             if vb == va or vb in values_a:
                 continue
             if next_a and next_a.lower() == next_b.lower():
-                return f"{num_a} {next_a}", f"{num_b} {next_b}"
+                return f"{num_a} {next_a}", f"{num_b} {next_b}", va, vb
             if prev_a and prev_a.lower() == prev_b.lower():
-                return f"{prev_a} {num_a}", f"{prev_b} {num_b}"
+                return f"{prev_a} {num_a}", f"{prev_b} {num_b}", va, vb
     return None
 
 
 def find_conflict(evidence: Evidence, chosen: int, candidates: Sequence[int], passages: Sequence[Passage],
                   paraphrase: float) -> Conflict | None:
     """The best-ranked candidate sentence from another article that states the chosen
-    sentence's fact with a different number (see the module's doc)."""
+    sentence's fact with a different number (see the module's doc), and, for each side, the
+    other articles' sentences that restate it with the same number."""
     ours: Sentence = evidence.sentences[chosen]
     source = passages[ours.passage].source
     for i in candidates:
@@ -99,7 +108,26 @@ def find_conflict(evidence: Evidence, chosen: int, candidates: Sequence[int], pa
             continue
         if evidence.sentence_similarity(chosen, i) < paraphrase:
             continue
-        found = number_conflict(ours.text, s.text)
+        found = _slot_conflict(ours.text, s.text)
         if found is not None:
-            return Conflict(i, *found)
+            shown_ours, shown_theirs, value_ours, value_theirs = found
+            mine = _same_statement(evidence, chosen, passages, paraphrase, value_ours, value_theirs)
+            theirs = _same_statement(evidence, i, passages, paraphrase, value_theirs, value_ours)
+            return Conflict(shown_ours, shown_theirs, mine, tuple(j for j in theirs if j not in mine))
     return None
+
+
+def _same_statement(evidence: Evidence, first: int, passages: Sequence[Passage], paraphrase: float,
+                    value: str, other: str) -> tuple[int, ...]:
+    """``first`` and, per other article, the first sentence that restates it with the
+    number ``value`` and not ``other``."""
+    out, seen = [first], {passages[evidence.sentences[first].passage].source}
+    for j, s in enumerate(evidence.sentences):
+        src = passages[s.passage].source
+        if src in seen or evidence.sentence_similarity(first, j) < paraphrase:
+            continue
+        values = {v for v, _, _, _ in slots(s.text)}
+        if value in values and other not in values:
+            out.append(j)
+            seen.add(src)
+    return tuple(out)

@@ -18,8 +18,8 @@ NO_ANSWER = {
 }
 # Added to an answer when another source states its fact with another number (rag.answer.conflicts).
 DISAGREE = {
-    "de": "Die Quellen nennen unterschiedliche Angaben ({ours} / {theirs}): {sentence}",
-    "en": "The sources disagree ({ours} / {theirs}): {sentence}",
+    "de": "Die Quellen nennen unterschiedliche Angaben: {sides}.",
+    "en": "The sources disagree: {sides}.",
 }
 # Phrases by which a model signals "not in the passages" in its own words.
 NO_ANSWER_PATTERNS = re.compile(
