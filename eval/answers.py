@@ -28,11 +28,21 @@ TIMINGS = ("retrieve_s", "first_token_s", "total_s")
 def answer_record(item: EvalItem, answer) -> dict:  # noqa: ANN001 - rag.types.Answer
     """The per-question record kept in report.json (scores are added by :func:`score_record`)."""
     return {
-        "id": item.id, "question": item.question, "history": list(item.history), "lang": item.lang,
-        "answerable": item.answerable, "reason": item.reason, "gold_answers": list(item.answers),
-        "gold_sources": list(item.sources), "answer": answer.answer, "abstained": bool(answer.abstained),
-        "standalone_question": answer.standalone_question, "answer_language": answer.language,
-        "generator": answer.generator, "confidence": answer.confidence, "signals": dict(answer.signals),
+        "id": item.id,
+        "question": item.question,
+        "history": list(item.history),
+        "lang": item.lang,
+        "answerable": item.answerable,
+        "reason": item.reason,
+        "gold_answers": list(item.answers),
+        "gold_sources": list(item.sources),
+        "answer": answer.answer,
+        "abstained": bool(answer.abstained),
+        "standalone_question": answer.standalone_question,
+        "answer_language": answer.language,
+        "generator": answer.generator,
+        "confidence": answer.confidence,
+        "signals": dict(answer.signals),
         "citations": [c.to_json() for c in answer.citations],
         "passages": [p.to_json() for p in answer.passages],
         "timings": {k: round(float(v), 4) for k, v in answer.timings.items()},
@@ -40,10 +50,21 @@ def answer_record(item: EvalItem, answer) -> dict:  # noqa: ANN001 - rag.types.A
 
 
 def error_record(item: EvalItem, error: Exception) -> dict:
-    return {"id": item.id, "question": item.question, "history": list(item.history), "lang": item.lang,
-            "answerable": item.answerable, "gold_answers": list(item.answers), "gold_sources": list(item.sources),
-            "error": f"{type(error).__name__}: {error}", "answer": "", "abstained": True, "citations": [],
-            "passages": [], "timings": {}}
+    return {
+        "id": item.id,
+        "question": item.question,
+        "history": list(item.history),
+        "lang": item.lang,
+        "answerable": item.answerable,
+        "gold_answers": list(item.answers),
+        "gold_sources": list(item.sources),
+        "error": f"{type(error).__name__}: {error}",
+        "answer": "",
+        "abstained": True,
+        "citations": [],
+        "passages": [],
+        "timings": {},
+    }
 
 
 def judge_answer(record: dict, judge: SupportJudge) -> list[dict]:
@@ -61,13 +82,21 @@ def judge_answer(record: dict, judge: SupportJudge) -> list[dict]:
             out.append({"sentence": index, "claim": claim.text, "n": None, "score": 0.0, "supported": False})
         for n in cites:
             score = float(judge.supports(claim.text, passages[n - 1]["text"]))
-            out.append({"sentence": index, "claim": claim.text, "n": n, "score": round(score, 4),
-                        "supported": score >= threshold})
+            out.append(
+                {
+                    "sentence": index,
+                    "claim": claim.text,
+                    "n": n,
+                    "score": round(score, 4),
+                    "supported": score >= threshold,
+                }
+            )
     return out
 
 
-def score_record(record: dict, item: EvalItem, judge: SupportJudge | None,
-                 article_text: Callable[[str], str | None]) -> dict:
+def score_record(
+    record: dict, item: EvalItem, judge: SupportJudge | None, article_text: Callable[[str], str | None]
+) -> dict:
     """Adds ``scores`` (and ``judgements`` when a judge is given) to a record; returns it."""
     scores: dict[str, float | None] = {"abstained": float(record["abstained"])}
     if item.answerable:
@@ -95,7 +124,9 @@ def score_record(record: dict, item: EvalItem, judge: SupportJudge | None,
 
 def _verbatim(citation: dict, article_text: Callable[[str], str | None]) -> bool:
     text = article_text(citation["source"])
-    return bool(citation["quote"]) and text is not None and text[citation["start"]:citation["end"]] == citation["quote"]
+    return (
+        bool(citation["quote"]) and text is not None and text[citation["start"] : citation["end"]] == citation["quote"]
+    )
 
 
 def _ratio(num: float, den: float) -> float | None:
@@ -109,25 +140,37 @@ def summarize(records: Sequence[dict]) -> dict[str, dict]:
     answered = [r for r in answerable if not r["abstained"]]
     s = [r["scores"] for r in records]
     answers = {
-        "questions": len(records), "answerable": len(answerable), "unanswerable": len(unanswerable),
+        "questions": len(records),
+        "answerable": len(answerable),
+        "unanswerable": len(unanswerable),
         "contains": mean(r["scores"]["contains"] for r in answerable),
         "token_f1": mean(r["scores"]["token_f1"] for r in answerable),
         "contains_when_answered": mean(r["scores"]["contains"] for r in answered),
         "abstention_accuracy": mean(float(r["abstained"]) for r in unanswerable),
         "false_abstention_rate": mean(float(r["abstained"]) for r in answerable),
-        "evidence_in_passages": mean(r["scores"]["evidence_in_passages"] for r in answerable
-                                     if "evidence_in_passages" in r["scores"]),
+        "evidence_in_passages": mean(
+            r["scores"]["evidence_in_passages"] for r in answerable if "evidence_in_passages" in r["scores"]
+        ),
         "errors": sum(1 for r in records if "error" in r),
     }
     grounding = {
         "answers_judged": sum(1 for r in records if r.get("judgements")),
-        "citation_precision": _ratio(sum(x.get("citation_supported", 0) for x in s),
-                                     sum(x.get("citation_pairs", 0) for x in s)),
-        "citation_recall": _ratio(sum(x.get("sentences_supported", 0) for x in s), sum(x.get("sentences", 0) for x in s)),
+        "citation_precision": _ratio(
+            sum(x.get("citation_supported", 0) for x in s), sum(x.get("citation_pairs", 0) for x in s)
+        ),
+        "citation_recall": _ratio(
+            sum(x.get("sentences_supported", 0) for x in s), sum(x.get("sentences", 0) for x in s)
+        ),
         "quotes_verbatim": _ratio(sum(x["quotes_verbatim"] for x in s), sum(x["quotes"] for x in s)),
         "citations": sum(x["quotes"] for x in s),
     }
     # First token of answered questions only: an abstention writes a fixed sentence, no model runs.
-    latency = {k: latency_summary(r["timings"][k] for r in records if k in r.get("timings", {})
-                                  and not (k == "first_token_s" and r["abstained"])) for k in TIMINGS}
+    latency = {
+        k: latency_summary(
+            r["timings"][k]
+            for r in records
+            if k in r.get("timings", {}) and not (k == "first_token_s" and r["abstained"])
+        )
+        for k in TIMINGS
+    }
     return {"answers": answers, "grounding": grounding, "latency": latency}

@@ -43,7 +43,7 @@ import tempfile
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
-from datetime import datetime, timezone
+from datetime import datetime, UTC
 from pathlib import Path
 
 SIZES = (1000, 10_000, 100_000)
@@ -192,11 +192,15 @@ def work_ours(job: dict) -> dict:
         pipeline.embedder.embed(["warm"], "passage")  # model load is not indexing
         report = pipeline.index([Path(job["corpus"])])
     stages = report.stages
-    out["indexing"] = {"articles": len(report.added), "chunks": report.chunks, "seconds": round(report.seconds, 2),
-                       "stages_s": {k: round(v, 2) for k, v in stages.items()},
-                       "chunks_per_s": round(report.chunks / report.seconds, 2),
-                       "articles_per_s": round(len(report.added) / report.seconds, 2),
-                       "peak_rss_mb": mem.mb}
+    out["indexing"] = {
+        "articles": len(report.added),
+        "chunks": report.chunks,
+        "seconds": round(report.seconds, 2),
+        "stages_s": {k: round(v, 2) for k, v in stages.items()},
+        "chunks_per_s": round(report.chunks / report.seconds, 2),
+        "articles_per_s": round(len(report.added) / report.seconds, 2),
+        "peak_rss_mb": mem.mb,
+    }
     # The ceiling: the same embedder on the same chunk texts, same batch size, nothing else.
     ids = sorted(pipeline.store.chunk_ids())
     ids = random.Random(1).sample(ids, min(len(ids), job["raw_sample"]))
@@ -205,17 +209,22 @@ def work_ours(job: dict) -> dict:
     embed_in_batches(pipeline.embedder, sample, "passage", settings.embed_batch_size)
     raw = len(sample) / (time.perf_counter() - t)
     embed_rate = report.chunks / stages["embed"] if stages["embed"] else None
-    out["raw_embedder"] = {"texts": len(sample), "chunks_per_s": round(raw, 2),
-                           "pipeline_chunks_per_s_of_raw": round(report.chunks / report.seconds / raw, 3),
-                           "embed_stage_chunks_per_s": round(embed_rate, 2) if embed_rate else None}
+    out["raw_embedder"] = {
+        "texts": len(sample),
+        "chunks_per_s": round(raw, 2),
+        "pipeline_chunks_per_s_of_raw": round(report.chunks / report.seconds / raw, 3),
+        "embed_stage_chunks_per_s": round(embed_rate, 2) if embed_rate else None,
+    }
     out["retrieval"] = {}
     with PeakRSS() as mem:
         for mode in ("dense", "keyword", "hybrid"):
             p = Pipeline(settings.with_(retrieval=mode))
             for q in queries[:5]:
                 p.retrieve(q)  # warm: models, keyword index, Chroma segment in memory
-            out["retrieval"][mode] = {"single": timed_queries(p.retrieve, queries),
-                                      f"concurrent_{CONCURRENCY}": timed_queries(p.retrieve, queries, CONCURRENCY)}
+            out["retrieval"][mode] = {
+                "single": timed_queries(p.retrieve, queries),
+                f"concurrent_{CONCURRENCY}": timed_queries(p.retrieve, queries, CONCURRENCY),
+            }
     out["retrieval"]["peak_rss_mb"] = mem.mb
     return out
 
@@ -242,19 +251,27 @@ def work_llamaindex(job: dict) -> dict:
         index = VectorStoreIndex.from_documents(documents, storage_context=storage, embed_model=embed_model)
         t2 = time.perf_counter()
     chunks = collection.count()
-    out["indexing"] = {"articles": len(documents), "chunks": chunks, "seconds": round(t2 - t0, 2),
-                       "stages_s": {"load": round(t1 - t0, 2), "chunk+embed+write": round(t2 - t1, 2)},
-                       "chunks_per_s": round(chunks / (t2 - t0), 2),
-                       "articles_per_s": round(len(documents) / (t2 - t0), 2), "peak_rss_mb": mem.mb}
+    out["indexing"] = {
+        "articles": len(documents),
+        "chunks": chunks,
+        "seconds": round(t2 - t0, 2),
+        "stages_s": {"load": round(t1 - t0, 2), "chunk+embed+write": round(t2 - t1, 2)},
+        "chunks_per_s": round(chunks / (t2 - t0), 2),
+        "articles_per_s": round(len(documents) / (t2 - t0), 2),
+        "peak_rss_mb": mem.mb,
+    }
     retriever = index.as_retriever(similarity_top_k=job["top_k"])  # the same passage count as ours
     queries = job["queries"]
     with PeakRSS() as mem:
         for q in queries[:5]:
             retriever.retrieve(q)
-        out["retrieval"] = {"dense": {"single": timed_queries(retriever.retrieve, queries),
-                                      f"concurrent_{CONCURRENCY}": timed_queries(retriever.retrieve, queries,
-                                                                                 CONCURRENCY)},
-                            "peak_rss_mb": mem.mb}
+        out["retrieval"] = {
+            "dense": {
+                "single": timed_queries(retriever.retrieve, queries),
+                f"concurrent_{CONCURRENCY}": timed_queries(retriever.retrieve, queries, CONCURRENCY),
+            },
+            "peak_rss_mb": mem.mb,
+        }
     return out
 
 
@@ -275,11 +292,22 @@ def work_answers_ours(job: dict) -> dict:
         rows = []
         for q in QUESTIONS:
             a = pipeline.ask(q)
-            rows.append({"question": q, "first_token_s": round(a.timings["first_token_s"], 3),
-                         "total_s": round(a.timings["total_s"], 3), "abstained": a.abstained,
-                         "answer": a.answer})
-    return {"generator": job["generator"], "startup_warm_s": round(warm_s, 2), "questions": rows,
-            **_medians(rows), "peak_rss_mb": mem.mb}
+            rows.append(
+                {
+                    "question": q,
+                    "first_token_s": round(a.timings["first_token_s"], 3),
+                    "total_s": round(a.timings["total_s"], 3),
+                    "abstained": a.abstained,
+                    "answer": a.answer,
+                }
+            )
+    return {
+        "generator": job["generator"],
+        "startup_warm_s": round(warm_s, 2),
+        "questions": rows,
+        **_medians(rows),
+        "peak_rss_mb": mem.mb,
+    }
 
 
 def work_answers_llamaindex(job: dict) -> dict:
@@ -315,14 +343,22 @@ def work_answers_llamaindex(job: dict) -> dict:
                     first = time.perf_counter() - t
                 pieces.append(piece)
             total = time.perf_counter() - t
-            rows.append({"question": q, "first_token_s": round(first or total, 3), "total_s": round(total, 3),
-                         "answer": "".join(pieces)})
+            rows.append(
+                {
+                    "question": q,
+                    "first_token_s": round(first or total, 3),
+                    "total_s": round(total, 3),
+                    "answer": "".join(pieces),
+                }
+            )
     return {"generator": f"llama-index {job['generator']}", "questions": rows, **_medians(rows), "peak_rss_mb": mem.mb}
 
 
 def _medians(rows: list[dict]) -> dict:
-    return {"first_token_p50_s": round(statistics.median(r["first_token_s"] for r in rows), 2),
-            "total_p50_s": round(statistics.median(r["total_s"] for r in rows), 2)}
+    return {
+        "first_token_p50_s": round(statistics.median(r["first_token_s"] for r in rows), 2),
+        "total_p50_s": round(statistics.median(r["total_s"] for r in rows), 2),
+    }
 
 
 def _make_llm_class():  # noqa: ANN202
@@ -354,7 +390,7 @@ def _make_llm_class():  # noqa: ANN202
             return CompletionResponse(text="".join(self._gen.generate(self._request(prompt))))
 
         @llm_completion_callback()
-        def stream_complete(self, prompt: str, formatted: bool = False, **kwargs):  # noqa: ANN003, ANN201
+        def stream_complete(self, prompt: str, formatted: bool = False, **kwargs):  # noqa: ANN003
             text = ""
             for piece in self._gen.generate(self._request(prompt)):
                 text += piece
@@ -363,8 +399,12 @@ def _make_llm_class():  # noqa: ANN202
     return _LocalCompletionLLM
 
 
-WORKERS = {"ours": work_ours, "llamaindex": work_llamaindex, "answers": work_answers_ours,
-           "answers-llamaindex": work_answers_llamaindex}
+WORKERS = {
+    "ours": work_ours,
+    "llamaindex": work_llamaindex,
+    "answers": work_answers_ours,
+    "answers-llamaindex": work_answers_llamaindex,
+}
 
 
 def run_worker(kind: str, job: dict) -> dict:
@@ -373,8 +413,9 @@ def run_worker(kind: str, job: dict) -> dict:
         json.dump(job, fh)
         path = fh.name
     try:
-        done = subprocess.run([sys.executable, "-m", "eval.bench", "worker", kind, path], capture_output=True,
-                              text=True, check=False)
+        done = subprocess.run(
+            [sys.executable, "-m", "eval.bench", "worker", kind, path], capture_output=True, text=True, check=False
+        )
         if done.returncode != 0:
             raise RuntimeError(f"bench worker {kind} failed:\n{done.stderr[-3000:]}")
         return json.loads(Path(path).read_text(encoding="utf-8"))
@@ -387,8 +428,10 @@ def machine() -> dict:
     info = {"python": platform.python_version(), "platform": platform.platform(), "cores": os.cpu_count()}
     try:
         cpu = Path("/proc/cpuinfo").read_text()
-        info["cpu"] = next((line.split(":", 1)[1].strip() for line in cpu.splitlines() if line.startswith("model name")),
-                           platform.processor())
+        info["cpu"] = next(
+            (line.split(":", 1)[1].strip() for line in cpu.splitlines() if line.startswith("model name")),
+            platform.processor(),
+        )
         info["cpu_flags"] = sorted(f for f in ("avx", "avx2", "fma", "f16c", "avx512f") if f" {f} " in cpu)
         mem = Path("/proc/meminfo").read_text().splitlines()[0].split()[1]
         info["memory_gb"] = round(int(mem) / 2**20, 1)
@@ -405,19 +448,37 @@ def machine() -> dict:
     return info
 
 
-def bench(sizes: tuple[int, ...], embedder: str, generators: tuple[str, ...], baseline: bool, out: Path,
-          raw_sample: int = 500, queries: int = RETRIEVAL_QUERIES, log=print) -> dict:  # noqa: ANN001
+def bench(
+    sizes: tuple[int, ...],
+    embedder: str,
+    generators: tuple[str, ...],
+    baseline: bool,
+    out: Path,
+    raw_sample: int = 500,
+    queries: int = RETRIEVAL_QUERIES,
+    log=print,
+) -> dict:
     from eval.datasets import load_xquad
     from rag import Settings
 
     settings = Settings(embedder=embedder)
     questions = [i.question for i in load_xquad("de").items][:queries]
-    result: dict = {"created": datetime.now(timezone.utc).isoformat(timespec="seconds"), "machine": machine(),
-                    "settings": {"embedder": embedder, "chunk_size": settings.chunk_size,
-                                 "chunk_overlap": settings.chunk_overlap, "embed_batch_size": settings.embed_batch_size,
-                                 "top_k": settings.top_k, "context_sentences": settings.context_sentences,
-                                 "retrieval_queries": len(questions), "concurrency": CONCURRENCY},
-                    "sizes": {}, "answers": []}
+    result: dict = {
+        "created": datetime.now(UTC).isoformat(timespec="seconds"),
+        "machine": machine(),
+        "settings": {
+            "embedder": embedder,
+            "chunk_size": settings.chunk_size,
+            "chunk_overlap": settings.chunk_overlap,
+            "embed_batch_size": settings.embed_batch_size,
+            "top_k": settings.top_k,
+            "context_sentences": settings.context_sentences,
+            "retrieval_queries": len(questions),
+            "concurrency": CONCURRENCY,
+        },
+        "sizes": {},
+        "answers": [],
+    }
     with tempfile.TemporaryDirectory(prefix="rag-bench-") as tmp:
         root = Path(tmp)
         cpc = chars_per_chunk(settings)
@@ -426,8 +487,13 @@ def bench(sizes: tuple[int, ...], embedder: str, generators: tuple[str, ...], ba
             corpus = root / f"corpus-{size}"
             built = build_corpus(size, corpus, cpc)
             log(f"[bench] {size} chunks: {built['articles']} articles written; indexing (ours) …")
-            job = {"corpus": str(corpus), "embedder": embedder, "queries": questions, "raw_sample": raw_sample,
-                   "top_k": settings.top_k}
+            job = {
+                "corpus": str(corpus),
+                "embedder": embedder,
+                "queries": questions,
+                "raw_sample": raw_sample,
+                "top_k": settings.top_k,
+            }
             entry = {"corpus": built, "ours": run_worker("ours", {**job, "store": str(root / f"ours-{size}")})}
             if baseline:
                 log(f"[bench] {size} chunks: llama-index baseline …")
@@ -439,8 +505,9 @@ def bench(sizes: tuple[int, ...], embedder: str, generators: tuple[str, ...], ba
             result["answers"].append(run_worker("answers", {"generator": gen, "store": str(root / "answers")}))
             if baseline and gen.startswith("local:"):
                 log(f"[bench] answers: llama-index {gen} …")
-                result["answers"].append(run_worker("answers-llamaindex",
-                                                    {"generator": gen, "store": str(root / f"answers-li-{gen[6:]}")}))
+                result["answers"].append(
+                    run_worker("answers-llamaindex", {"generator": gen, "store": str(root / f"answers-li-{gen[6:]}")})
+                )
             _save(result, out)
     return result
 
@@ -457,18 +524,26 @@ def _ratio(a: float | None, b: float | None) -> str:
 
 def markdown(result: dict) -> str:
     m, s = result["machine"], result["settings"]
-    lines = [f"# rag bench, {result['created']}", "",
-             f"Machine: {m.get('cpu')}, {m.get('cores')} cores ({', '.join(m.get('cpu_flags', []))}), "
-             f"{m.get('memory_gb')} GB, Python {m.get('python')}; load average at start {m.get('load_average_at_start')}.",
-             f"Embedder {s['embedder']}, chunks of {s['chunk_size']} tokens ({s.get('chars_per_chunk')} characters on "
-             f"average), embedding batch {s['embed_batch_size']}; {s['retrieval_queries']} XQuAD German questions per "
-             f"retrieval figure, top-{s['top_k']}.", ""]
+    lines = [
+        f"# rag bench, {result['created']}",
+        "",
+        f"Machine: {m.get('cpu')}, {m.get('cores')} cores ({', '.join(m.get('cpu_flags', []))}), "
+        f"{m.get('memory_gb')} GB, Python {m.get('python')}; load average at start {m.get('load_average_at_start')}.",
+        f"Embedder {s['embedder']}, chunks of {s['chunk_size']} tokens ({s.get('chars_per_chunk')} characters on "
+        f"average), embedding batch {s['embed_batch_size']}; {s['retrieval_queries']} XQuAD German questions per "
+        f"retrieval figure, top-{s['top_k']}.",
+        "",
+    ]
     lines += [f"Note: {n}" for n in result.get("notes", [])] + ([""] if result.get("notes") else [])
     if result["sizes"]:
-        lines += ["## Indexing", "",
-                  "| chunks | articles | total s | chunks/s | articles/s | load | clean | chunk | embed | write "
-                  "| raw embedder chunks/s | pipeline / raw | peak RSS MB | llama-index chunks/s | articles/s "
-                  "(ours / llama-index) |", "|" + "---|" * 15]
+        lines += [
+            "## Indexing",
+            "",
+            "| chunks | articles | total s | chunks/s | articles/s | load | clean | chunk | embed | write "
+            "| raw embedder chunks/s | pipeline / raw | peak RSS MB | llama-index chunks/s | articles/s "
+            "(ours / llama-index) |",
+            "|" + "---|" * 15,
+        ]
         for size, e in result["sizes"].items():
             o, li = e["ours"], e.get("llamaindex")
             ix, st = o["indexing"], o["indexing"]["stages_s"]
@@ -478,32 +553,52 @@ def markdown(result: dict) -> str:
                 f"| {st['load']} | {st['clean']} | {st['chunk']} | {st['embed']} | {st['write']} "
                 f"| {o['raw_embedder']['chunks_per_s']} | {o['raw_embedder']['pipeline_chunks_per_s_of_raw']:.0%} "
                 f"| {ix['peak_rss_mb']} | {lix.get('chunks_per_s', '–')} ({lix.get('chunks', '–')} chunks) "
-                f"| {_ratio(ix['articles_per_s'], lix.get('articles_per_s'))} |")
-        lines += ["", "Stages in seconds; they run in turn, one embedding group (256 chunks) at a time.",
-                  "", "## Peak memory (RSS, MB)", "",
-                  "| chunks | indexing: ours | llama-index | serving retrieval: ours (3 pipelines, one per mode, "
-                  "each with its BM25 in memory) | llama-index (dense) |",
-                  "|---|---|---|---|---|"]
+                f"| {_ratio(ix['articles_per_s'], lix.get('articles_per_s'))} |"
+            )
+        lines += [
+            "",
+            "Stages in seconds; they run in turn, one embedding group (256 chunks) at a time.",
+            "",
+            "## Peak memory (RSS, MB)",
+            "",
+            "| chunks | indexing: ours | llama-index | serving retrieval: ours (3 pipelines, one per mode, "
+            "each with its BM25 in memory) | llama-index (dense) |",
+            "|---|---|---|---|---|",
+        ]
         for size, e in result["sizes"].items():
             o, li = e["ours"], e.get("llamaindex") or {}
-            lines.append(f"| {o['indexing']['chunks']:,} | {o['indexing']['peak_rss_mb']} "
-                         f"| {li.get('indexing', {}).get('peak_rss_mb', '–')} | {o['retrieval']['peak_rss_mb']} "
-                         f"| {li.get('retrieval', {}).get('peak_rss_mb', '–')} |")
-        lines += ["", "## Retrieval latency (warm, ms)", "",
-                  "| chunks | mode | p50 | p95 | 8 concurrent p50 | p95 | queries/s (8 concurrent) "
-                  "| llama-index dense p50 (ours / llama-index) |", "|" + "---|" * 8]
+            lines.append(
+                f"| {o['indexing']['chunks']:,} | {o['indexing']['peak_rss_mb']} "
+                f"| {li.get('indexing', {}).get('peak_rss_mb', '–')} | {o['retrieval']['peak_rss_mb']} "
+                f"| {li.get('retrieval', {}).get('peak_rss_mb', '–')} |"
+            )
+        lines += [
+            "",
+            "## Retrieval latency (warm, ms)",
+            "",
+            "| chunks | mode | p50 | p95 | 8 concurrent p50 | p95 | queries/s (8 concurrent) "
+            "| llama-index dense p50 (ours / llama-index) |",
+            "|" + "---|" * 8,
+        ]
         for size, e in result["sizes"].items():
             r, li = e["ours"]["retrieval"], (e.get("llamaindex") or {}).get("retrieval", {})
             for mode in ("dense", "keyword", "hybrid"):
                 one, many = r[mode]["single"], r[mode][f"concurrent_{CONCURRENCY}"]
                 base = li.get("dense", {}).get("single", {}).get("p50_ms") if mode == "dense" else None
                 ratio = f"{base} ({_ratio(one['p50_ms'], base)})" if base else "–"
-                lines.append(f"| {e['ours']['indexing']['chunks']:,} | {mode} | {one['p50_ms']} | {one['p95_ms']} "
-                             f"| {many['p50_ms']} | {many['p95_ms']} | {many['queries_per_s']} | {ratio} |")
+                lines.append(
+                    f"| {e['ours']['indexing']['chunks']:,} | {mode} | {one['p50_ms']} | {one['p95_ms']} "
+                    f"| {many['p50_ms']} | {many['p95_ms']} | {many['queries_per_s']} | {ratio} |"
+                )
     if result["answers"]:
-        lines += ["", "## Answer latency over the sample articles (s, median of "
-                  f"{len(QUESTIONS)} questions, after start-up warm-up)", "",
-                  "| generator | first token p50 | total p50 | peak RSS MB |", "|---|---|---|---|"]
+        lines += [
+            "",
+            "## Answer latency over the sample articles (s, median of "
+            f"{len(QUESTIONS)} questions, after start-up warm-up)",
+            "",
+            "| generator | first token p50 | total p50 | peak RSS MB |",
+            "|---|---|---|---|",
+        ]
         for a in result["answers"]:
             lines.append(f"| {a['generator']} | {a['first_token_p50_s']} | {a['total_p50_s']} | {a['peak_rss_mb']} |")
     return "\n".join(lines) + "\n"
@@ -511,18 +606,40 @@ def markdown(result: dict) -> str:
 
 # ----- command line
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--sizes", default=",".join(map(str, SIZES)), metavar="N,N",
-                        help="corpus sizes in chunks (default 1000,10000,100000)")
-    parser.add_argument("--generators", default=",".join(GENERATORS), metavar="G,G",
-                        help="answer latency for these: extractive, local:qwen2.5-1.5b, local:qwen2.5-0.5b "
-                             "(empty: skip)")
+    parser.add_argument(
+        "--sizes",
+        default=",".join(map(str, SIZES)),
+        metavar="N,N",
+        help="corpus sizes in chunks (default 1000,10000,100000)",
+    )
+    parser.add_argument(
+        "--generators",
+        default=",".join(GENERATORS),
+        metavar="G,G",
+        help="answer latency for these: extractive, local:qwen2.5-1.5b, local:qwen2.5-0.5b (empty: skip)",
+    )
     parser.add_argument("--no-baseline", action="store_true", help="skip the llama-index pipeline")
-    parser.add_argument("--raw-sample", type=int, default=500, metavar="N",
-                        help="chunk texts (a seeded sample) for the embedder's raw throughput (default 500)")
-    parser.add_argument("--queries", type=int, default=RETRIEVAL_QUERIES, metavar="N",
-                        help=f"retrieval queries per figure (default {RETRIEVAL_QUERIES})")
-    parser.add_argument("--out", type=Path, default=Path("bench-results"), metavar="DIR",
-                        help="where bench.json and bench.md go (default ./bench-results)")
+    parser.add_argument(
+        "--raw-sample",
+        type=int,
+        default=500,
+        metavar="N",
+        help="chunk texts (a seeded sample) for the embedder's raw throughput (default 500)",
+    )
+    parser.add_argument(
+        "--queries",
+        type=int,
+        default=RETRIEVAL_QUERIES,
+        metavar="N",
+        help=f"retrieval queries per figure (default {RETRIEVAL_QUERIES})",
+    )
+    parser.add_argument(
+        "--out",
+        type=Path,
+        default=Path("bench-results"),
+        metavar="DIR",
+        help="where bench.json and bench.md go (default ./bench-results)",
+    )
 
 
 def run(args: argparse.Namespace, ctx) -> int:  # noqa: ANN001 - rag.cli.Context
@@ -538,9 +655,16 @@ def run(args: argparse.Namespace, ctx) -> int:  # noqa: ANN001 - rag.cli.Context
     for g in generators:
         if g not in ("extractive", "openai") and not re.fullmatch(r"local:qwen2\.5-(1\.5|0\.5)b", g):
             raise BadInput(f"Unknown generator {g!r}: use extractive, local:qwen2.5-1.5b or local:qwen2.5-0.5b.")
-    result = bench(sizes, ctx.settings.embedder, generators, not args.no_baseline, args.out,
-                   raw_sample=args.raw_sample, queries=args.queries,
-                   log=lambda msg: print(msg, file=sys.stderr, flush=True))
+    result = bench(
+        sizes,
+        ctx.settings.embedder,
+        generators,
+        not args.no_baseline,
+        args.out,
+        raw_sample=args.raw_sample,
+        queries=args.queries,
+        log=lambda msg: print(msg, file=sys.stderr, flush=True),
+    )
     print(markdown(result))
     print(f"wrote {args.out / 'bench.json'} and {args.out / 'bench.md'}", file=sys.stderr)
     return 0

@@ -21,7 +21,7 @@ import os
 import platform
 import tempfile
 import time
-from datetime import datetime, timezone
+from datetime import datetime, UTC
 from pathlib import Path
 
 from eval.datasets import XQUAD_DIR, load_gold, load_xquad
@@ -47,13 +47,23 @@ GOLD_SLICES = {
 
 
 def run(out: Path, xquad_dir: Path, store: Path | None, modes: tuple[str, ...], limit: int | None) -> dict:
-    results: dict = {"created": datetime.now(timezone.utc).isoformat(timespec="seconds"), "machine": _machine(),
-                     "settings": {}, "indexing": {}, "gold": {}, "xquad": {}, "fusion": {}}
+    results: dict = {
+        "created": datetime.now(UTC).isoformat(timespec="seconds"),
+        "machine": _machine(),
+        "settings": {},
+        "indexing": {},
+        "gold": {},
+        "xquad": {},
+        "fusion": {},
+    }
     gold = load_gold()
     with tempfile.TemporaryDirectory(prefix="rag-eval-gold-") as tmp:
         first = open_pipeline(gold, tmp, retrieval="hybrid")
-        results["settings"] = {k: v for k, v in first.settings.model_dump(mode="json").items()
-                               if k in ("embedder", "chunk_size", "chunk_overlap", "candidates", "rrf_k", "top_k")}
+        results["settings"] = {
+            k: v
+            for k, v in first.settings.model_dump(mode="json").items()
+            if k in ("embedder", "chunk_size", "chunk_overlap", "candidates", "rrf_k", "top_k")
+        }
         results["indexing"]["sample articles (fresh store)"] = ensure_indexed(first, gold)
         for mode in modes:
             result = evaluate_retrieval(open_pipeline(gold, tmp, retrieval=mode), gold.items, progress=f"gold {mode}")
@@ -69,20 +79,28 @@ def run(out: Path, xquad_dir: Path, store: Path | None, modes: tuple[str, ...], 
     results["indexing"]["xquad (cached store)"]["store"] = str(pipeline.settings.store)
     from rag.retrieve import COVERAGE_POWER
 
-    rules = {"dense": MODE_RULES["dense"], "keyword": MODE_RULES["keyword"],
-             "hybrid": (True, lambda c: c**COVERAGE_POWER),
-             **{name: (True, fn) for name, fn in FUSION_RULES.items()}}
+    rules = {
+        "dense": MODE_RULES["dense"],
+        "keyword": MODE_RULES["keyword"],
+        "hybrid": (True, lambda c: c**COVERAGE_POWER),
+        **{name: (True, fn) for name, fn in FUSION_RULES.items()},
+    }
     for ds in (de, en):
         variants = fusion_variants(pipeline, ds.items, rules, progress=f"{ds.name} candidates")
-        results["fusion"][ds.name] = {"rules": {name: variants["rules"][name] for name in FUSION_RULES},
-                                      "coverage_mean": variants["coverage_mean"]}
+        results["fusion"][ds.name] = {
+            "rules": {name: variants["rules"][name] for name in FUSION_RULES},
+            "coverage_mean": variants["coverage_mean"],
+        }
         for mode in modes:
-            timed = timed_sample(open_pipeline(ds, store, retrieval=mode), ds.items, LATENCY_EVERY,
-                                 progress=f"{ds.name} {mode} timed")
+            timed = timed_sample(
+                open_pipeline(ds, store, retrieval=mode), ds.items, LATENCY_EVERY, progress=f"{ds.name} {mode} timed"
+            )
             same = sum(ids == variants["rankings"][mode][qid] for qid, ids in timed["rankings"].items())
             results["xquad"].setdefault(ds.name, {})[mode] = {
-                **variants["rules"][mode], "latency": timed["latency"],
-                "pipeline_check": {"sampled": len(timed["rankings"]), "identical_rankings": same}}
+                **variants["rules"][mode],
+                "latency": timed["latency"],
+                "pipeline_check": {"sampled": len(timed["rankings"]), "identical_rankings": same},
+            }
 
     results["machine"]["load_avg_at_end"] = [round(x, 2) for x in os.getloadavg()]
     out.mkdir(parents=True, exist_ok=True)
@@ -97,12 +115,22 @@ def _machine() -> dict:
     from rag.retrieve import COVERAGE_POWER
 
     try:
-        commit = subprocess.run(["git", "describe", "--always", "--dirty"], capture_output=True, text=True,
-                                cwd=Path(__file__).parent, timeout=10).stdout.strip()
+        commit = subprocess.run(
+            ["git", "describe", "--always", "--dirty"],
+            capture_output=True,
+            text=True,
+            cwd=Path(__file__).parent,
+            timeout=10,
+        ).stdout.strip()
     except (OSError, subprocess.SubprocessError):
         commit = ""
-    return {"python": platform.python_version(), "cpus": os.cpu_count(), "commit": commit,
-            "coverage_power": COVERAGE_POWER, "load_avg_at_start": [round(x, 2) for x in os.getloadavg()]}
+    return {
+        "python": platform.python_version(),
+        "cpus": os.cpu_count(),
+        "commit": commit,
+        "coverage_power": COVERAGE_POWER,
+        "load_avg_at_start": [round(x, 2) for x in os.getloadavg()],
+    }
 
 
 def _f(x: float | None, digits: int = 3) -> str:
@@ -110,54 +138,85 @@ def _f(x: float | None, digits: int = 3) -> str:
 
 
 def markdown(results: dict) -> str:
-    lines = [f"# Retrieval measurements ({results['created']})", "",
-             f"Settings: {json.dumps(results['settings'])}. Machine: {json.dumps(results['machine'])}.", "",
-             "Article-level ranking (chunks deduplicated by source, 20 chunks retrieved). "
-             "Evidence@k: one of the first k chunks contains the gold evidence (XQuAD: the answer's sentence). "
-             "With five articles, hit@5 on the gold set is 1 by construction: hit@1, MRR and evidence@k carry the signal.", "",
-             "## Indexing", "", "| corpus | articles | chunks | seconds | embed s | chunks/s |", "|---|---|---|---|---|---|"]
+    lines = [
+        f"# Retrieval measurements ({results['created']})",
+        "",
+        f"Settings: {json.dumps(results['settings'])}. Machine: {json.dumps(results['machine'])}.",
+        "",
+        "Article-level ranking (chunks deduplicated by source, 20 chunks retrieved). "
+        "Evidence@k: one of the first k chunks contains the gold evidence (XQuAD: the answer's sentence). "
+        "With five articles, hit@5 on the gold set is 1 by construction: hit@1, MRR and evidence@k carry the signal.",
+        "",
+        "## Indexing",
+        "",
+        "| corpus | articles | chunks | seconds | embed s | chunks/s |",
+        "|---|---|---|---|---|---|",
+    ]
     for name, rep in results["indexing"].items():
         if not rep.get("chunks") and rep.get("first"):
             rep = rep["first"]  # this run was a no-op: show the run that embedded the corpus
         n = len(rep.get("added", [])) + len(rep.get("updated", []))
         rate = rep["chunks"] / rep["seconds"] if rep.get("seconds") else None
-        lines.append(f"| {name} | {n} | {rep['chunks']} | {_f(rep['seconds'], 1)} | "
-                     f"{_f(rep['stages'].get('embed'), 1)} | {_f(rate, 2)} |")
-    lines += ["", "## Gold set (sample articles)", "",
-              "| mode | slice | n | hit@1 | hit@5 | recall@5 | MRR@10 | evidence@1 | evidence@5 | retrieve p50 / p95 ms |",
-              "|---|---|---|---|---|---|---|---|---|---|"]
+        lines.append(
+            f"| {name} | {n} | {rep['chunks']} | {_f(rep['seconds'], 1)} | "
+            f"{_f(rep['stages'].get('embed'), 1)} | {_f(rate, 2)} |"
+        )
+    lines += [
+        "",
+        "## Gold set (sample articles)",
+        "",
+        "| mode | slice | n | hit@1 | hit@5 | recall@5 | MRR@10 | evidence@1 | evidence@5 | retrieve p50 / p95 ms |",
+        "|---|---|---|---|---|---|---|---|---|---|",
+    ]
     for mode, slices in results["gold"].items():
         for name, s in slices.items():
             if name == "records":
                 continue
             m, lat = s["metrics"], s["latency"]
-            lines.append(f"| {mode} | {name} | {s['questions']} | {_f(m.get('hit@1'))} | {_f(m.get('hit@5'))} | "
-                         f"{_f(m.get('recall@5'))} | {_f(m.get('mrr@10'))} | {_f(m.get('evidence@1'))} | {_f(m.get('evidence@5'))} | "
-                         f"{_f(lat['p50_ms'], 1)} / {_f(lat['p95_ms'], 1)} |")
-    lines += ["", "## XQuAD (240 German paragraphs)", "",
-              "| questions | mode | n | R@1 | R@5 | R@10 | MRR@10 | nDCG@10 | evidence@5 | retrieve p50 / p95 ms | "
-              "same ranking as Pipeline.retrieve |", "|---|---|---|---|---|---|---|---|---|---|---|"]
+            lines.append(
+                f"| {mode} | {name} | {s['questions']} | {_f(m.get('hit@1'))} | {_f(m.get('hit@5'))} | "
+                f"{_f(m.get('recall@5'))} | {_f(m.get('mrr@10'))} | {_f(m.get('evidence@1'))} | {_f(m.get('evidence@5'))} | "
+                f"{_f(lat['p50_ms'], 1)} / {_f(lat['p95_ms'], 1)} |"
+            )
+    lines += [
+        "",
+        "## XQuAD (240 German paragraphs)",
+        "",
+        "| questions | mode | n | R@1 | R@5 | R@10 | MRR@10 | nDCG@10 | evidence@5 | retrieve p50 / p95 ms | "
+        "same ranking as Pipeline.retrieve |",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
+    ]
     for ds, modes in results["xquad"].items():
         for mode, r in modes.items():
             m, lat = r["metrics"], r["latency"]
-            lines.append(f"| {ds} | {mode} | {r['questions']} | {_f(m['recall@1'])} | {_f(m['recall@5'])} | "
-                         f"{_f(m['recall@10'])} | {_f(m['mrr@10'])} | {_f(m['ndcg@10'])} | "
-                         f"{_f(m.get('evidence@5'))} | {_f(lat['p50_ms'], 1)} / {_f(lat['p95_ms'], 1)} | "
-                         f"{r['pipeline_check']['identical_rankings']}/{r['pipeline_check']['sampled']} |")
-    lines += ["", "## Fusion variants on XQuAD (keyword weight as a function of query coverage)", "",
-              "| rule | de R@1 | de R@5 | de nDCG@10 | en R@1 | en R@5 | en nDCG@10 | mean nDCG@10 |",
-              "|---|---|---|---|---|---|---|---|"]
+            lines.append(
+                f"| {ds} | {mode} | {r['questions']} | {_f(m['recall@1'])} | {_f(m['recall@5'])} | "
+                f"{_f(m['recall@10'])} | {_f(m['mrr@10'])} | {_f(m['ndcg@10'])} | "
+                f"{_f(m.get('evidence@5'))} | {_f(lat['p50_ms'], 1)} / {_f(lat['p95_ms'], 1)} | "
+                f"{r['pipeline_check']['identical_rankings']}/{r['pipeline_check']['sampled']} |"
+            )
+    lines += [
+        "",
+        "## Fusion variants on XQuAD (keyword weight as a function of query coverage)",
+        "",
+        "| rule | de R@1 | de R@5 | de nDCG@10 | en R@1 | en R@5 | en nDCG@10 | mean nDCG@10 |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
     fusion = results["fusion"]
     if "xquad-de" in fusion and "xquad-en" in fusion:
         shipped = f"cov^{results['machine']['coverage_power']:g}"
         for rule in FUSION_RULES:
             d, e = fusion["xquad-de"]["rules"][rule]["metrics"], fusion["xquad-en"]["rules"][rule]["metrics"]
-            lines.append(f"| {rule}{' (shipped)' if rule == shipped else ''} | {_f(d['recall@1'])} | {_f(d['recall@5'])} | {_f(d['ndcg@10'])} | "
-                         f"{_f(e['recall@1'])} | {_f(e['recall@5'])} | {_f(e['ndcg@10'])} | "
-                         f"{_f((d['ndcg@10'] + e['ndcg@10']) / 2)} |")
+            lines.append(
+                f"| {rule}{' (shipped)' if rule == shipped else ''} | {_f(d['recall@1'])} | {_f(d['recall@5'])} | {_f(d['ndcg@10'])} | "
+                f"{_f(e['recall@1'])} | {_f(e['recall@5'])} | {_f(e['ndcg@10'])} | "
+                f"{_f((d['ndcg@10'] + e['ndcg@10']) / 2)} |"
+            )
         lines.append("")
-        lines.append(f"Mean query coverage: de {_f(fusion['xquad-de']['coverage_mean'])}, "
-                     f"en {_f(fusion['xquad-en']['coverage_mean'])}.")
+        lines.append(
+            f"Mean query coverage: de {_f(fusion['xquad-de']['coverage_mean'])}, "
+            f"en {_f(fusion['xquad-en']['coverage_mean'])}."
+        )
     return "\n".join(lines) + "\n"
 
 

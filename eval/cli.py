@@ -25,29 +25,66 @@ MODES = ("hybrid", "dense", "keyword")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--dataset", default="gold", metavar="NAME|PATH",
-                        help="gold (default; eval/gold.jsonl over the sample articles), xquad-de, xquad-en, "
-                             "the answerability protocols xquad-{de,en}-withheld and xquad-{de,en}-removed "
-                             "(test half; add -calibration or -all), a gold-format .jsonl file, or an XQuAD "
-                             "folder (FOLDER[:en])")
-    parser.add_argument("--generator", choices=GENERATORS, default=None,
-                        help="answer generator (default: the configured one, as users get it)")
+    parser.add_argument(
+        "--dataset",
+        default="gold",
+        metavar="NAME|PATH",
+        help="gold (default; eval/gold.jsonl over the sample articles), xquad-de, xquad-en, "
+        "the answerability protocols xquad-{de,en}-withheld and xquad-{de,en}-removed "
+        "(test half; add -calibration or -all), a gold-format .jsonl file, or an XQuAD "
+        "folder (FOLDER[:en])",
+    )
+    parser.add_argument(
+        "--generator",
+        choices=GENERATORS,
+        default=None,
+        help="answer generator (default: the configured one, as users get it)",
+    )
     parser.add_argument("--retrieval-only", action="store_true", help="retrieval metrics only, no answers")
     parser.add_argument("--retrieval", choices=MODES, default=None, help="retrieval mode (default: the configured one)")
-    parser.add_argument("--judge", choices=JUDGES, default="lexical",
-                        help="support judge for citations: lexical (fast, default), llm (the local instruct "
-                             "model's yes/no probability), openai (the configured OpenAI-compatible server)")
-    parser.add_argument("--calibrate", action=argparse.BooleanOptionalAction, default=None,
-                        help="calibrate the lexical judge against the LLM judge (default: on with an LLM judge)")
-    parser.add_argument("--limit", type=int, default=None, metavar="N", help="first N questions only (the withheld/removed protocols: a seeded sample, 2/3 answerable)")
-    parser.add_argument("--out", type=Path, default=None, metavar="DIR",
-                        help="report folder (default: eval-reports/<dataset>-<generator>-<time>)")
-    parser.add_argument("--eval-store", type=Path, default=None, metavar="DIR",
-                        help="store for the dataset's corpus (default: a cached folder per corpus)")
+    parser.add_argument(
+        "--judge",
+        choices=JUDGES,
+        default="lexical",
+        help="support judge for citations: lexical (fast, default), llm (the local instruct "
+        "model's yes/no probability), openai (the configured OpenAI-compatible server)",
+    )
+    parser.add_argument(
+        "--calibrate",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="calibrate the lexical judge against the LLM judge (default: on with an LLM judge)",
+    )
+    parser.add_argument(
+        "--limit",
+        type=int,
+        default=None,
+        metavar="N",
+        help="first N questions only (the withheld/removed protocols: a seeded sample, 2/3 answerable)",
+    )
+    parser.add_argument(
+        "--out",
+        type=Path,
+        default=None,
+        metavar="DIR",
+        help="report folder (default: eval-reports/<dataset>-<generator>-<time>)",
+    )
+    parser.add_argument(
+        "--eval-store",
+        type=Path,
+        default=None,
+        metavar="DIR",
+        help="store for the dataset's corpus (default: a cached folder per corpus)",
+    )
     parser.add_argument("--no-plots", action="store_true", help="skip the PNG plots")
     parser.add_argument("--no-progress", action="store_true", help="no progress bars")
-    parser.add_argument("--compare", nargs=2, type=Path, metavar=("A", "B"),
-                        help="print metric-by-metric deltas of two report.json files (or their folders) and exit")
+    parser.add_argument(
+        "--compare",
+        nargs=2,
+        type=Path,
+        metavar=("A", "B"),
+        help="print metric-by-metric deltas of two report.json files (or their folders) and exit",
+    )
 
 
 def run(args: argparse.Namespace, ctx) -> int:  # noqa: ANN001 - rag.cli.Context
@@ -91,8 +128,16 @@ def run(args: argparse.Namespace, ctx) -> int:  # noqa: ANN001 - rag.cli.Context
         with partial.open("a", encoding="utf-8") as fh:
             fh.write(json.dumps(record, ensure_ascii=False) + "\n")
 
-    report = evaluate(dataset, pipeline, generator=generator, judge=judge, limit=args.limit,
-                      progress=not args.no_progress, calibrate_judge=args.calibrate, on_record=keep)
+    report = evaluate(
+        dataset,
+        pipeline,
+        generator=generator,
+        judge=judge,
+        limit=args.limit,
+        progress=not args.no_progress,
+        calibrate_judge=args.calibrate,
+        on_record=keep,
+    )
     written = write_report(report, out, plots=not args.no_plots)
     partial.unlink(missing_ok=True)
 

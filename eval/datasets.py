@@ -40,9 +40,18 @@ class EvalItem:
     reason: str = ""  # why an item is unanswerable: "withheld" (paragraph left out) or "removed" (sentence cut)
 
     def to_json(self) -> dict:
-        return {"id": self.id, "question": self.question, "lang": self.lang, "answerable": self.answerable,
-                "sources": list(self.sources), "answers": list(self.answers), "evidence": self.evidence,
-                "history": list(self.history), "split": self.split, "reason": self.reason}
+        return {
+            "id": self.id,
+            "question": self.question,
+            "lang": self.lang,
+            "answerable": self.answerable,
+            "sources": list(self.sources),
+            "answers": list(self.answers),
+            "evidence": self.evidence,
+            "history": list(self.history),
+            "split": self.split,
+            "reason": self.reason,
+        }
 
 
 @dataclass(frozen=True)
@@ -73,11 +82,18 @@ def load_gold(path: str | Path = GOLD_PATH) -> Dataset:
                 continue
             try:
                 row = json.loads(line)
-                items.append(EvalItem(
-                    id=str(row["id"]), question=row["question"], lang=row.get("lang", "de"),
-                    answerable=bool(row["answerable"]), sources=tuple(row.get("sources", ())),
-                    answers=tuple(row.get("answers", ())), evidence=row.get("evidence", ""),
-                    history=tuple(row.get("history", ()))))
+                items.append(
+                    EvalItem(
+                        id=str(row["id"]),
+                        question=row["question"],
+                        lang=row.get("lang", "de"),
+                        answerable=bool(row["answerable"]),
+                        sources=tuple(row.get("sources", ())),
+                        answers=tuple(row.get("answers", ())),
+                        evidence=row.get("evidence", ""),
+                        history=tuple(row.get("history", ())),
+                    )
+                )
             except (KeyError, json.JSONDecodeError) as exc:
                 raise ValueError(f"{path}:{line_no}: not a gold record ({exc})") from exc
     return Dataset(name="gold", items=tuple(items), corpus_id="sample-articles", meta={"path": str(path)})
@@ -119,17 +135,33 @@ def load_xquad(lang: str = "de", folder: str | Path = XQUAD_DIR, *, max_paragrap
             answers = tuple(dict.fromkeys(a["text"] for a in (qa.get("answers") or []) + gold))
             start = gold[0]["answer_start"] if gold else -1
             spans = spans if spans is not None else _sentence_spans(context)
-            items.append(EvalItem(id=f"{lang}-{qa['id']}", question=qa["question"], lang=lang, answerable=True,
-                                  sources=(source,), answers=answers, evidence=evidence_sentence(context, start, spans)))
+            items.append(
+                EvalItem(
+                    id=f"{lang}-{qa['id']}",
+                    question=qa["question"],
+                    lang=lang,
+                    answerable=True,
+                    sources=(source,),
+                    answers=answers,
+                    evidence=evidence_sentence(context, start, spans),
+                )
+            )
     digest = hashlib.sha256("\x00".join(f"{c.source}\x01{c.text}" for c in corpus).encode()).hexdigest()[:10]
-    return Dataset(name=f"xquad-{lang}", items=tuple(items), corpus=tuple(corpus), corpus_id=f"xquad-de-{digest}",
-                   meta={"folder": str(folder), "paragraphs": len(corpus)})
+    return Dataset(
+        name=f"xquad-{lang}",
+        items=tuple(items),
+        corpus=tuple(corpus),
+        corpus_id=f"xquad-de-{digest}",
+        meta={"folder": str(folder), "paragraphs": len(corpus)},
+    )
 
 
 def _read_json(path: Path) -> dict:
     if not path.is_file():
-        raise FileNotFoundError(f"XQuAD file {path} not found: pass the folder that holds xquad.de.json "
-                                "and xquad.en.json (the shipped copy is eval/data/xquad)")
+        raise FileNotFoundError(
+            f"XQuAD file {path} not found: pass the folder that holds xquad.de.json "
+            "and xquad.en.json (the shipped copy is eval/data/xquad)"
+        )
     return json.loads(path.read_text(encoding="utf-8"))
 
 
@@ -169,9 +201,15 @@ WITHHELD_SHARE = 0.2
 SPLITS = ("calibration", "test", "all")
 
 
-def load_xquad_withheld(lang: str = "de", folder: str | Path = XQUAD_DIR, *, split: str = "test",
-                        seed: int = WITHHELD_SEED, share: float = WITHHELD_SHARE,
-                        removed_share: float = 0.0) -> Dataset:
+def load_xquad_withheld(
+    lang: str = "de",
+    folder: str | Path = XQUAD_DIR,
+    *,
+    split: str = "test",
+    seed: int = WITHHELD_SEED,
+    share: float = WITHHELD_SHARE,
+    removed_share: float = 0.0,
+) -> Dataset:
     """XQuAD with a seeded ``share`` of its paragraphs left out of the corpus.
 
     Questions about an indexed paragraph are answerable; questions about a withheld one are
@@ -209,28 +247,58 @@ def load_xquad_withheld(lang: str = "de", folder: str | Path = XQUAD_DIR, *, spl
         half = "calibration" if item.sources[0].split("/")[1] in calibration else "test"
         if (split != "all" and half != split) or item.id in dropped:
             continue
-        reason = ("withheld" if item.sources[0] in withheld
-                  else "removed" if item.id in removed.get(item.sources[0], ()) else "")
+        reason = (
+            "withheld"
+            if item.sources[0] in withheld
+            else "removed"
+            if item.id in removed.get(item.sources[0], ())
+            else ""
+        )
         answerable = not reason
-        items.append(EvalItem(id=item.id, question=item.question, lang=item.lang, answerable=answerable,
-                              sources=item.sources if answerable else (), answers=item.answers if answerable else (),
-                              evidence=item.evidence if answerable else "", split=half, reason=reason))
+        items.append(
+            EvalItem(
+                id=item.id,
+                question=item.question,
+                lang=item.lang,
+                answerable=answerable,
+                sources=item.sources if answerable else (),
+                answers=item.answers if answerable else (),
+                evidence=item.evidence if answerable else "",
+                split=half,
+                reason=reason,
+            )
+        )
     corpus = tuple(corpus)
     digest = hashlib.sha256("\x00".join(f"{c.source}\x01{c.text}" for c in corpus).encode()).hexdigest()[:10]
     kind = "removed" if removed_share > 0 else "withheld"
-    return Dataset(name=f"xquad-{lang}-{kind}" + ("" if split == "test" else f"-{split}"), items=tuple(items),
-                   corpus=corpus, corpus_id=f"xquad-{kind}-{digest}",
-                   meta={**full.meta, "paragraphs": len(corpus), "withheld": len(withheld), "seed": seed,
-                         "split": split, "withheld_sources": sorted(withheld),
-                         "removed_share": removed_share, "removed_questions": sum(map(len, removed.values())),
-                         "left_out_questions": len(dropped)})
+    return Dataset(
+        name=f"xquad-{lang}-{kind}" + ("" if split == "test" else f"-{split}"),
+        items=tuple(items),
+        corpus=corpus,
+        corpus_id=f"xquad-{kind}-{digest}",
+        meta={
+            **full.meta,
+            "paragraphs": len(corpus),
+            "withheld": len(withheld),
+            "seed": seed,
+            "split": split,
+            "withheld_sources": sorted(withheld),
+            "removed_share": removed_share,
+            "removed_questions": sum(map(len, removed.values())),
+            "left_out_questions": len(dropped),
+        },
+    )
 
 
 REMOVED_SHARE = 0.5
 
 
-def _cut_answers(corpus: list[CorpusText], items: tuple[EvalItem, ...], rng, share: float  # noqa: ANN001
-                 ) -> tuple[list[CorpusText], dict[str, set[str]], set[str]]:
+def _cut_answers(
+    corpus: list[CorpusText],
+    items: tuple[EvalItem, ...],
+    rng,
+    share: float,
+) -> tuple[list[CorpusText], dict[str, set[str]], set[str]]:
     """Cut one question's answer sentence from a seeded ``share`` of the paragraphs.
 
     Returns the new corpus, the ids made unanswerable per source, and the ids left out
@@ -249,7 +317,7 @@ def _cut_answers(corpus: list[CorpusText], items: tuple[EvalItem, ...], rng, sha
         if start < 0:
             out.append(doc)
             continue
-        text = (doc.text[:start].rstrip() + " " + doc.text[start + len(target.evidence):].lstrip()).strip()
+        text = (doc.text[:start].rstrip() + " " + doc.text[start + len(target.evidence) :].lstrip()).strip()
         if any(a and a in text for a in target.answers):  # the fact is still there: no cut
             out.append(doc)
             continue
@@ -294,13 +362,18 @@ def load_dataset(name_or_path: str, *, max_paragraphs: int | None = None) -> Dat
         return load_xquad(name_or_path[-2:], max_paragraphs=max_paragraphs)
     withheld = re.fullmatch(r"xquad-(de|en)-(withheld|removed)(?:-(calibration|test|all))?", name_or_path)
     if withheld:
-        return load_xquad_withheld(withheld.group(1), split=withheld.group(3) or "test",
-                                   removed_share=REMOVED_SHARE if withheld.group(2) == "removed" else 0.0)
+        return load_xquad_withheld(
+            withheld.group(1),
+            split=withheld.group(3) or "test",
+            removed_share=REMOVED_SHARE if withheld.group(2) == "removed" else 0.0,
+        )
     path, _, lang = name_or_path.partition(":")
     if Path(path).is_dir():
         return load_xquad(lang or "de", path, max_paragraphs=max_paragraphs)
     if Path(path).suffix == ".jsonl" and Path(path).is_file():
         return load_gold(path)
-    raise FileNotFoundError(f"Unknown dataset {name_or_path!r}: use gold, xquad-de, xquad-en, "
-                            "xquad-de-withheld[-calibration|-all], xquad-en-withheld[...], xquad-de-removed[...], a .jsonl gold "
-                            "file, or an XQuAD folder (FOLDER or FOLDER:en).")
+    raise FileNotFoundError(
+        f"Unknown dataset {name_or_path!r}: use gold, xquad-de, xquad-en, "
+        "xquad-de-withheld[-calibration|-all], xquad-en-withheld[...], xquad-de-removed[...], a .jsonl gold "
+        "file, or an XQuAD folder (FOLDER or FOLDER:en)."
+    )

@@ -50,13 +50,20 @@ def answerability_curve(records: Sequence[dict], steps: int = 20) -> dict:
         t = k / steps
         answered = [(a) for p, a, _ in scored if p >= t]
         right = sum(answered)
-        curve.append({"threshold": t, "precision": right / len(answered) if answered else None,
-                      "recall": right / answerable if answerable else None,
-                      "abstention": (1 - (len(answered) - right) / unanswerable) if unanswerable else None})
+        curve.append(
+            {
+                "threshold": t,
+                "precision": right / len(answered) if answered else None,
+                "recall": right / answerable if answerable else None,
+                "abstention": (1 - (len(answered) - right) / unanswerable) if unanswerable else None,
+            }
+        )
     answered = [a for _, a, abstained in scored if not abstained]
-    point = {"precision": sum(answered) / len(answered) if answered else None,
-             "recall": sum(answered) / answerable if answerable else None,
-             "abstention": (1 - (len(answered) - sum(answered)) / unanswerable) if unanswerable else None}
+    point = {
+        "precision": sum(answered) / len(answered) if answered else None,
+        "recall": sum(answered) / answerable if answerable else None,
+        "abstention": (1 - (len(answered) - sum(answered)) / unanswerable) if unanswerable else None,
+    }
     return {"questions": len(scored), "auc": _auc(scored), "curve": curve, "operating_point": point}
 
 

@@ -29,21 +29,38 @@ THRESHOLDS = Path(__file__).with_name("thresholds.json")
 XQUAD_CI_PARAGRAPHS = 60
 
 GATED = {
-    "gold": ("retrieval.hit@1", "retrieval.mrr@10", "retrieval.evidence@5", "answers.contains",
-             "answers.abstention_accuracy", "answers.false_abstention_rate", "grounding.citation_precision",
-             "grounding.citation_recall", "grounding.quotes_verbatim"),
+    "gold": (
+        "retrieval.hit@1",
+        "retrieval.mrr@10",
+        "retrieval.evidence@5",
+        "answers.contains",
+        "answers.abstention_accuracy",
+        "answers.false_abstention_rate",
+        "grounding.citation_precision",
+        "grounding.citation_recall",
+        "grounding.quotes_verbatim",
+    ),
     "xquad-de": ("retrieval.recall@1", "retrieval.recall@5", "retrieval.ndcg@10", "retrieval.evidence@5"),
     "xquad-en": ("retrieval.recall@1", "retrieval.recall@5", "retrieval.ndcg@10", "retrieval.evidence@5"),
-    "xquad-removed": ("answers.contains", "answers.abstention_accuracy", "answers.false_abstention_rate",
-                      "sentences.@6", "answerability.auc", "removed.abstention_accuracy",
-                      "withheld.abstention_accuracy"),
+    "xquad-removed": (
+        "answers.contains",
+        "answers.abstention_accuracy",
+        "answers.false_abstention_rate",
+        "sentences.@6",
+        "answerability.auc",
+        "removed.abstention_accuracy",
+        "withheld.abstention_accuracy",
+    ),
 }
 LOWER_IS_BETTER = ("answers.false_abstention_rate",)
 WITHHELD_CI_QUESTIONS = 180  # a seeded sample of the test half: 120 answerable, 60 unanswerable
 
 
-def measure_withheld(root: Path, settings=None, questions: int = WITHHELD_CI_QUESTIONS  # noqa: ANN001
-                     ) -> tuple[dict[str, float], dict[str, int]]:
+def measure_withheld(
+    root: Path,
+    settings=None,
+    questions: int = WITHHELD_CI_QUESTIONS,
+) -> tuple[dict[str, float], dict[str, int]]:
     """Extractive answers on a seeded slice of XQuAD-de removed (test half: withheld paragraphs
     and cut answer sentences): abstention (both kinds, and each), false abstention, contains,
     the answerability AUC and answer-sentence recall at 6."""
@@ -53,7 +70,9 @@ def measure_withheld(root: Path, settings=None, questions: int = WITHHELD_CI_QUE
     pipeline.close()
     flat = flatten({k: v for k, v in report["metrics"].items() if k not in ("latency",)})
     for reason in ("removed", "withheld"):
-        flat[f"{reason}.abstention_accuracy"] = report["slices"][f"unanswerable-{reason}"]["answers"]["abstention_accuracy"]
+        flat[f"{reason}.abstention_accuracy"] = report["slices"][f"unanswerable-{reason}"]["answers"][
+            "abstention_accuracy"
+        ]
     a = report["metrics"]["answers"]
     sizes = {"xquad-removed": min(a["answerable"], a["unanswerable"]) // 2}
     return {f"xquad-removed.{k}": v for k, v in flat.items() if k in GATED["xquad-removed"]}, sizes
@@ -66,15 +85,22 @@ def measure_gold(root: Path, settings=None) -> tuple[dict[str, float], dict[str,
     pipeline = open_pipeline(gold, root / "gold", settings=settings, generator="extractive")
     report = evaluate(gold, pipeline, generator="extractive", judge=LexicalJudge(), progress=False)
     answers = report["metrics"]["answers"]
-    sizes = {"retrieval": report["metrics"]["retrieval"]["questions"], "answers.contains": answers["answerable"],
-             "answers.false_abstention_rate": answers["answerable"],
-             "answers.abstention_accuracy": answers["unanswerable"],
-             "grounding": max(report["metrics"]["grounding"]["citations"], 1)}
+    sizes = {
+        "retrieval": report["metrics"]["retrieval"]["questions"],
+        "answers.contains": answers["answerable"],
+        "answers.false_abstention_rate": answers["answerable"],
+        "answers.abstention_accuracy": answers["unanswerable"],
+        "grounding": max(report["metrics"]["grounding"]["citations"], 1),
+    }
     return _prefixed("gold", report), sizes
 
 
-def measure_xquad(root: Path, folder: Path = XQUAD_DIR, settings=None,  # noqa: ANN001
-                  paragraphs: int = XQUAD_CI_PARAGRAPHS) -> tuple[dict[str, float], dict[str, int]]:
+def measure_xquad(
+    root: Path,
+    folder: Path = XQUAD_DIR,
+    settings=None,  # noqa: ANN001
+    paragraphs: int = XQUAD_CI_PARAGRAPHS,
+) -> tuple[dict[str, float], dict[str, int]]:
     """Retrieval on the XQuAD subset, German and English questions over one store."""
     measured: dict[str, float] = {}
     sizes: dict[str, int] = {}
@@ -98,8 +124,9 @@ def load_thresholds(path: Path = THRESHOLDS) -> dict[str, dict[str, float]]:
     return {k: v for k, v in data.items() if not k.startswith("_")}
 
 
-def check(measured: dict[str, float], thresholds: dict[str, dict[str, float]],
-          prefix: str | tuple[str, ...] = "") -> list[str]:
+def check(
+    measured: dict[str, float], thresholds: dict[str, dict[str, float]], prefix: str | tuple[str, ...] = ""
+) -> list[str]:
     """One line per metric that breaks its threshold (or is missing)."""
     failures = []
     for key, rule in sorted(thresholds.items()):
@@ -141,8 +168,13 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m eval.gate", description=__doc__.splitlines()[0])
     parser.add_argument("--store", type=Path, default=None, help="folder for the gate's stores (default: temporary)")
     parser.add_argument("--xquad", type=Path, default=XQUAD_DIR)
-    parser.add_argument("--write", type=float, default=None, metavar="MARGIN",
-                        help=f"write {THRESHOLDS.name} with thresholds MARGIN below the measured values")
+    parser.add_argument(
+        "--write",
+        type=float,
+        default=None,
+        metavar="MARGIN",
+        help=f"write {THRESHOLDS.name} with thresholds MARGIN below the measured values",
+    )
     args = parser.parse_args(argv)
     with tempfile.TemporaryDirectory(prefix="rag-gate-") as tmp:
         root = args.store or Path(tmp)
@@ -151,10 +183,12 @@ def main(argv: list[str] | None = None) -> int:
         withheld, withheld_sizes = measure_withheld(root)
     measured = {**gold, **xquad, **withheld}
     if args.write is not None:
-        data = {"_about": f"CI gate thresholds (eval/gate.py): a few points below the measured values, never closer "
-                          f"than one question; XQuAD = its first {XQUAD_CI_PARAGRAPHS} paragraphs. Rewrite with "
-                          f"`python -m eval.gate --write {args.write}` after a deliberate change.",
-                **thresholds_for(measured, {**gold_sizes, **xquad_sizes, **withheld_sizes}, args.write)}
+        data = {
+            "_about": f"CI gate thresholds (eval/gate.py): a few points below the measured values, never closer "
+            f"than one question; XQuAD = its first {XQUAD_CI_PARAGRAPHS} paragraphs. Rewrite with "
+            f"`python -m eval.gate --write {args.write}` after a deliberate change.",
+            **thresholds_for(measured, {**gold_sizes, **xquad_sizes, **withheld_sizes}, args.write),
+        }
         THRESHOLDS.write_text(json.dumps(data, indent=1) + "\n", encoding="utf-8")
         print(f"wrote {THRESHOLDS}")
     thresholds = load_thresholds()

@@ -97,8 +97,9 @@ class LexicalJudge:
         passage_terms = set(analyze(passage))
         passage_lower = passage.lower()
         terms = set(analyze(claim))
-        content = (sum(1 for t in terms if t in passage_terms or _part_of(t, passage_terms)) / len(terms)
-                   if terms else 0.0)
+        content = (
+            sum(1 for t in terms if t in passage_terms or _part_of(t, passage_terms)) / len(terms) if terms else 0.0
+        )
         names = claim_names(claim)
         if not names:
             return round(content, 4)
@@ -108,8 +109,9 @@ class LexicalJudge:
 
 def _part_of(term: str, passage_terms: set[str]) -> bool:
     """German compounds: a claim's 'munition' is in the passage's 'artilleriemunition'."""
-    return len(term) >= 5 and any(len(p) > len(term) and (p.endswith(term) or p.startswith(term))
-                                  for p in passage_terms)
+    return len(term) >= 5 and any(
+        len(p) > len(term) and (p.endswith(term) or p.startswith(term)) for p in passage_terms
+    )
 
 
 # ----- LLM judge
@@ -122,8 +124,10 @@ class YesNoModel(Protocol):
 def judge_messages(claim: str, passage: str) -> list[dict[str, str]]:
     from rag.answer.prompts import JUDGE_SYSTEM, JUDGE_USER, render
 
-    return [{"role": "system", "content": JUDGE_SYSTEM},
-            {"role": "user", "content": render(JUDGE_USER, passage=passage.strip(), claim=claim.strip())}]
+    return [
+        {"role": "system", "content": JUDGE_SYSTEM},
+        {"role": "user", "content": render(JUDGE_USER, passage=passage.strip(), claim=claim.strip())},
+    ]
 
 
 class LLMJudge:
@@ -149,8 +153,9 @@ class LLMJudge:
 class OpenAIYesNo:
     """:class:`YesNoModel` over an OpenAI-compatible chat-completions endpoint."""
 
-    def __init__(self, base_url: str, model: str, api_key: str = "not-needed", timeout: float = 120.0,
-                 client=None) -> None:  # noqa: ANN001 - httpx.Client (tests pass one with a MockTransport)
+    def __init__(
+        self, base_url: str, model: str, api_key: str = "not-needed", timeout: float = 120.0, client=None
+    ) -> None:
         import httpx
 
         self._url = base_url.rstrip("/") + "/chat/completions"
@@ -161,15 +166,22 @@ class OpenAIYesNo:
     def yes_probability(self, messages: list[dict[str, str]]) -> float:
         from rag.errors import ModelUnavailable
 
-        body = {"model": self._model, "messages": messages, "max_tokens": 1, "temperature": 0.0,
-                "logprobs": True, "top_logprobs": 20}
+        body = {
+            "model": self._model,
+            "messages": messages,
+            "max_tokens": 1,
+            "temperature": 0.0,
+            "logprobs": True,
+            "top_logprobs": 20,
+        }
         try:
             response = self._client.post(self._url, json=body, headers=self._headers)
         except Exception as exc:  # httpx.HTTPError and friends
             raise ModelUnavailable(f"Cannot reach the judge model at {self._url} ({type(exc).__name__}).") from exc
         if response.status_code >= 400:
-            raise ModelUnavailable(f"The judge model at {self._url} answered {response.status_code}: "
-                                   f"{response.text[:200]}")
+            raise ModelUnavailable(
+                f"The judge model at {self._url} answered {response.status_code}: {response.text[:200]}"
+            )
         choice = (response.json().get("choices") or [{}])[0]
         content = ((choice.get("logprobs") or {}).get("content")) or []
         if content and content[0].get("top_logprobs"):
@@ -229,7 +241,7 @@ class LlamaYesNo:
             llm = self._llm
             tokens = llm.tokenize(prompt.encode(), add_bos=False, special=True)
             if len(tokens) >= llm.n_ctx():
-                tokens = tokens[-(llm.n_ctx() - 1):]
+                tokens = tokens[-(llm.n_ctx() - 1) :]
             keep = min(llm.longest_token_prefix(list(llm.eval_tokens), tokens), len(tokens) - 1)
             llm.n_tokens = keep  # eval() drops the KV cache after this point
             llm.eval(tokens[keep:])
@@ -249,11 +261,20 @@ def load_llama_yes_no(settings) -> LlamaYesNo:  # noqa: ANN001 - rag.Settings
     try:
         from llama_cpp import Llama
     except ImportError as exc:
-        raise ModelUnavailable("The LLM judge needs llama-cpp-python: run `make setup`, or use --judge lexical.") from exc
+        raise ModelUnavailable(
+            "The LLM judge needs llama-cpp-python: run `make setup`, or use --judge lexical."
+        ) from exc
     path = model_file(settings.local_model, settings.cache_dir)
     threads = settings.llm_threads or os.cpu_count() or 1
-    llm = Llama(model_path=str(path), n_ctx=2048, n_threads=threads, n_threads_batch=threads, verbose=False,
-                logits_all=False, seed=0)
+    llm = Llama(
+        model_path=str(path),
+        n_ctx=2048,
+        n_threads=threads,
+        n_threads_batch=threads,
+        verbose=False,
+        logits_all=False,
+        seed=0,
+    )
     return LlamaYesNo(llm)
 
 
@@ -269,15 +290,17 @@ def make_judge(name: str, settings=None) -> SupportJudge:  # noqa: ANN001 - rag.
         # loaded with logits_all=False refuses (ValueError). Its own small context instead.
         return LLMJudge(load_llama_yes_no(settings), name=f"llm:local:{settings.local_model}")
     if name == "openai":
-        model = OpenAIYesNo(settings.openai_base_url, settings.openai_model, settings.openai_api_key,
-                            settings.request_timeout)
+        model = OpenAIYesNo(
+            settings.openai_base_url, settings.openai_model, settings.openai_api_key, settings.request_timeout
+        )
         return LLMJudge(model, name=f"llm:openai:{settings.openai_model}")
     raise ValueError(f"Unknown judge {name!r}: use lexical, llm or openai.")
 
 
 # ----- agreement
-def agreement(pairs: Sequence[tuple[float, float]], threshold_a: float = JUDGE_THRESHOLD,
-              threshold_b: float = JUDGE_THRESHOLD) -> dict[str, float | int | None]:
+def agreement(
+    pairs: Sequence[tuple[float, float]], threshold_a: float = JUDGE_THRESHOLD, threshold_b: float = JUDGE_THRESHOLD
+) -> dict[str, float | int | None]:
     """How often two judges make the same supported / not-supported call, and Cohen's kappa."""
     n = len(pairs)
     if not n:
@@ -288,15 +311,25 @@ def agreement(pairs: Sequence[tuple[float, float]], threshold_a: float = JUDGE_T
     pa, pb = sum(a) / n, sum(b) / n
     expected = pa * pb + (1 - pa) * (1 - pb)
     kappa = (agree - expected) / (1 - expected) if expected < 1 else None
-    return {"n": n, "agreement": round(agree, 4), "kappa": None if kappa is None else round(kappa, 4),
-            "a_yes": round(pa, 4), "b_yes": round(pb, 4)}
+    return {
+        "n": n,
+        "agreement": round(agree, 4),
+        "kappa": None if kappa is None else round(kappa, 4),
+        "a_yes": round(pa, 4),
+        "b_yes": round(pb, 4),
+    }
 
 
 def calibrate(pairs: Sequence[tuple[float, float]], reference_threshold: float = JUDGE_THRESHOLD) -> dict:
     """The fast judge's threshold that agrees best with the reference judge (ties: the one
     closest to the default), with the agreement at the default and at the best threshold."""
     candidates = sorted({round(x, 2) for x, _ in pairs} | {JUDGE_THRESHOLD})
-    best = max(candidates, key=lambda t: (agreement(pairs, t, reference_threshold)["agreement"] or 0.0,
-                                          -abs(t - JUDGE_THRESHOLD)), default=JUDGE_THRESHOLD)
-    return {"default": {"threshold": JUDGE_THRESHOLD, **agreement(pairs, JUDGE_THRESHOLD, reference_threshold)},
-            "best": {"threshold": best, **agreement(pairs, best, reference_threshold)}}
+    best = max(
+        candidates,
+        key=lambda t: (agreement(pairs, t, reference_threshold)["agreement"] or 0.0, -abs(t - JUDGE_THRESHOLD)),
+        default=JUDGE_THRESHOLD,
+    )
+    return {
+        "default": {"threshold": JUDGE_THRESHOLD, **agreement(pairs, JUDGE_THRESHOLD, reference_threshold)},
+        "best": {"threshold": best, **agreement(pairs, best, reference_threshold)},
+    }

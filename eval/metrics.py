@@ -142,8 +142,11 @@ def latency_summary(seconds: Iterable[float]) -> dict[str, float | None]:
     """Median and 95th percentile, in milliseconds."""
     values = [s * 1000 for s in seconds]
     p50, p95 = percentile(values, 50), percentile(values, 95)
-    return {"p50_ms": None if p50 is None else round(p50, 2), "p95_ms": None if p95 is None else round(p95, 2),
-            "n": len(values)}
+    return {
+        "p50_ms": None if p50 is None else round(p50, 2),
+        "p95_ms": None if p95 is None else round(p95, 2),
+        "n": len(values),
+    }
 
 
 def average_metrics(rows: Iterable[dict[str, float]]) -> dict[str, float]:

@@ -52,17 +52,24 @@ def flatten(metrics: dict, prefix: str = "") -> dict[str, float]:
 
 def _title(report: dict) -> str:
     ds = report["dataset"]
-    return (f"dataset {ds['name']} ({ds['questions']} questions), generator {report.get('generator') or '–'}, "
-            f"judge {report.get('judge') or '–'}")
+    return (
+        f"dataset {ds['name']} ({ds['questions']} questions), generator {report.get('generator') or '–'}, "
+        f"judge {report.get('judge') or '–'}"
+    )
 
 
 def summary_table(report: dict) -> str:
     """The table printed at the end of a run."""
     metrics = report["metrics"]
-    rows = [(label, metrics.get(section, {}).get(key)) for section, key, label in KEY_METRICS
-            if key in metrics.get(section, {})]
+    rows = [
+        (label, metrics.get(section, {}).get(key))
+        for section, key, label in KEY_METRICS
+        if key in metrics.get(section, {})
+    ]
     for name, lat in metrics.get("latency", {}).items():
-        rows.append((f"latency {name.removesuffix('_s')} p50 / p95 ms", f"{_f(lat['p50_ms'], 0)} / {_f(lat['p95_ms'], 0)}"))
+        rows.append(
+            (f"latency {name.removesuffix('_s')} p50 / p95 ms", f"{_f(lat['p50_ms'], 0)} / {_f(lat['p95_ms'], 0)}")
+        )
     width = max(len(label) for label, _ in rows) if rows else 10
     lines = [_title(report), "-" * (width + 14)]
     lines += [f"{label:<{width}}  {_f(value):>11}" for label, value in rows]
@@ -71,42 +78,87 @@ def summary_table(report: dict) -> str:
 
 def markdown(report: dict) -> str:
     m = report["metrics"]
-    lines = [f"# Evaluation report", "", f"{_title(report)}. Created {report['created']}, "
-             f"{report.get('seconds', 0):.0f} s.", "",
-             f"Settings: `{json.dumps(report.get('settings', {}))}`", ""]
+    lines = [
+        "# Evaluation report",
+        "",
+        f"{_title(report)}. Created {report['created']}, {report.get('seconds', 0):.0f} s.",
+        "",
+        f"Settings: `{json.dumps(report.get('settings', {}))}`",
+        "",
+    ]
     r = m.get("retrieval", {})
     if r:
-        lines += ["## Retrieval (article level: chunks deduplicated by source)", "",
-                  "| questions | hit@1 | hit@3 | hit@5 | hit@10 | recall@1 | recall@5 | recall@10 | MRR@10 | nDCG@10 | "
-                  "evidence@1 | evidence@5 |", "|" + "---|" * 12,
-                  "| " + " | ".join(_f(r.get(k)) for k in ("questions", "hit@1", "hit@3", "hit@5", "hit@10", "recall@1",
-                                                         "recall@5", "recall@10", "mrr@10", "ndcg@10", "evidence@1",
-                                                         "evidence@5")) + " |", ""]
+        lines += [
+            "## Retrieval (article level: chunks deduplicated by source)",
+            "",
+            "| questions | hit@1 | hit@3 | hit@5 | hit@10 | recall@1 | recall@5 | recall@10 | MRR@10 | nDCG@10 | "
+            "evidence@1 | evidence@5 |",
+            "|" + "---|" * 12,
+            "| "
+            + " | ".join(
+                _f(r.get(k))
+                for k in (
+                    "questions",
+                    "hit@1",
+                    "hit@3",
+                    "hit@5",
+                    "hit@10",
+                    "recall@1",
+                    "recall@5",
+                    "recall@10",
+                    "mrr@10",
+                    "ndcg@10",
+                    "evidence@1",
+                    "evidence@5",
+                )
+            )
+            + " |",
+            "",
+        ]
     if "answers" in m:
-        lines += ["## Answers and grounding", "", "| slice | n | contains | token F1 | abstention acc. | "
-                  "false abstention | citation precision | citation recall | verbatim quotes |", "|" + "---|" * 9]
+        lines += [
+            "## Answers and grounding",
+            "",
+            "| slice | n | contains | token F1 | abstention acc. | "
+            "false abstention | citation precision | citation recall | verbatim quotes |",
+            "|" + "---|" * 9,
+        ]
         for name, s in [("all", {k: m[k] for k in ("answers", "grounding")}), *report.get("slices", {}).items()]:
             a, g = s["answers"], s["grounding"]
-            lines.append(f"| {name} | {a['questions']} | {_f(a['contains'])} | {_f(a['token_f1'])} | "
-                         f"{_f(a['abstention_accuracy'])} | {_f(a['false_abstention_rate'])} | "
-                         f"{_f(g['citation_precision'])} | {_f(g['citation_recall'])} | {_f(g['quotes_verbatim'])} |")
+            lines.append(
+                f"| {name} | {a['questions']} | {_f(a['contains'])} | {_f(a['token_f1'])} | "
+                f"{_f(a['abstention_accuracy'])} | {_f(a['false_abstention_rate'])} | "
+                f"{_f(g['citation_precision'])} | {_f(g['citation_recall'])} | {_f(g['quotes_verbatim'])} |"
+            )
         lines += ["", f"Support judge: **{report.get('judge') or 'none'}**. Errors: {m['answers']['errors']}.", ""]
     if "sentences" in m:
         sr = m["sentences"]
-        lines += ["## Evidence selection: the gold sentence among the B best-ranked sentences", "",
-                  "| questions | " + " | ".join(f"@{b}" for b in range(1, 10)) + " | reader budget |",
-                  "|" + "---|" * 11,
-                  f"| {sr['questions']} | " + " | ".join(_f(sr.get(f'@{b}')) for b in range(1, 10))
-                  + f" | {sr.get('budget')} |", ""]
+        lines += [
+            "## Evidence selection: the gold sentence among the B best-ranked sentences",
+            "",
+            "| questions | " + " | ".join(f"@{b}" for b in range(1, 10)) + " | reader budget |",
+            "|" + "---|" * 11,
+            f"| {sr['questions']} | "
+            + " | ".join(_f(sr.get(f"@{b}")) for b in range(1, 10))
+            + f" | {sr.get('budget')} |",
+            "",
+        ]
     if "answerability" in m and m["answerability"]["questions"]:
         ab = m["answerability"]
         op = ab["operating_point"]
-        lines += ["## Answerability: precision / recall over the calibrated P(answerable)", "",
-                  f"AUC {_f(ab['auc'])}. Operating point (what the answers did): precision {_f(op['precision'])}, "
-                  f"recall {_f(op['recall'])}, abstention on unanswerable {_f(op['abstention'])}.", "",
-                  "| threshold | precision | recall | abstention |", "|---|---|---|---|"]
-        lines += [f"| {c['threshold']:.2f} | {_f(c['precision'])} | {_f(c['recall'])} | {_f(c['abstention'])} |"
-                  for c in ab["curve"]]
+        lines += [
+            "## Answerability: precision / recall over the calibrated P(answerable)",
+            "",
+            f"AUC {_f(ab['auc'])}. Operating point (what the answers did): precision {_f(op['precision'])}, "
+            f"recall {_f(op['recall'])}, abstention on unanswerable {_f(op['abstention'])}.",
+            "",
+            "| threshold | precision | recall | abstention |",
+            "|---|---|---|---|",
+        ]
+        lines += [
+            f"| {c['threshold']:.2f} | {_f(c['precision'])} | {_f(c['recall'])} | {_f(c['abstention'])} |"
+            for c in ab["curve"]
+        ]
         lines.append("")
     if m.get("latency"):
         lines += ["## Latency", "", "| stage | n | p50 ms | p95 ms |", "|---|---|---|---|"]
@@ -115,22 +167,33 @@ def markdown(report: dict) -> str:
         lines.append("")
     cal = report.get("calibration")
     if cal:
-        lines += [f"## Judge calibration: {cal['fast']} vs {cal['reference']}", "",
-                  "| pairs | threshold | agreement | Cohen's kappa | fast says yes | reference says yes |",
-                  "|---|---|---|---|---|---|"]
+        lines += [
+            f"## Judge calibration: {cal['fast']} vs {cal['reference']}",
+            "",
+            "| pairs | threshold | agreement | Cohen's kappa | fast says yes | reference says yes |",
+            "|---|---|---|---|---|---|",
+        ]
         for name in ("default", "best"):
             c = cal[name]
-            lines.append(f"| {name} ({c['n']}) | {_f(c['threshold'], 2)} | {_f(c['agreement'])} | {_f(c['kappa'])} | "
-                         f"{_f(c['a_yes'])} | {_f(c['b_yes'])} |")
+            lines.append(
+                f"| {name} ({c['n']}) | {_f(c['threshold'], 2)} | {_f(c['agreement'])} | {_f(c['kappa'])} | "
+                f"{_f(c['a_yes'])} | {_f(c['b_yes'])} |"
+            )
         for lang, c in cal.get("by_language", {}).items():
             d = c["default"]
-            lines.append(f"| {lang} ({d['n']}) | {_f(d['threshold'], 2)} | {_f(d['agreement'])} | {_f(d['kappa'])} | "
-                         f"{_f(d['a_yes'])} | {_f(d['b_yes'])} |")
+            lines.append(
+                f"| {lang} ({d['n']}) | {_f(d['threshold'], 2)} | {_f(d['agreement'])} | {_f(d['kappa'])} | "
+                f"{_f(d['a_yes'])} | {_f(d['b_yes'])} |"
+            )
         lines.append("")
     wrong = [rec for rec in report.get("records", []) if rec["answerable"] and not rec["scores"].get("contains")]
     if wrong:
-        lines += ["## Answerable questions without a gold string in the answer", "", "| id | question | answer |",
-                  "|---|---|---|"]
+        lines += [
+            "## Answerable questions without a gold string in the answer",
+            "",
+            "| id | question | answer |",
+            "|---|---|---|",
+        ]
         for rec in wrong[:40]:
             lines.append(f"| {rec['id']} | {_cell(rec['question'])} | {_cell(rec['answer'])} |")
         lines.append("")
@@ -148,8 +211,13 @@ def compare(a: dict, b: dict) -> str:
     fa, fb = flatten(a["metrics"]), flatten(b["metrics"])
     keys = [k for k in fa if k in fb] + [k for k in fb if k not in fa]
     width = max((len(k) for k in keys), default=10)
-    lines = [f"A: {_title(a)} ({a.get('created', '?')})", f"B: {_title(b)} ({b.get('created', '?')})", "",
-             f"{'metric':<{width}}  {'A':>10}  {'B':>10}  {'B - A':>10}", "-" * (width + 38)]
+    lines = [
+        f"A: {_title(a)} ({a.get('created', '?')})",
+        f"B: {_title(b)} ({b.get('created', '?')})",
+        "",
+        f"{'metric':<{width}}  {'A':>10}  {'B':>10}  {'B - A':>10}",
+        "-" * (width + 38),
+    ]
     for key in keys:
         va, vb = fa.get(key), fb.get(key)
         delta = vb - va if va is not None and vb is not None else None
@@ -157,7 +225,10 @@ def compare(a: dict, b: dict) -> str:
         if delta:
             better = delta < 0 if any(s in key for s in LOWER_IS_BETTER) else delta > 0
             flag = "  better" if better else "  worse"
-            if key.endswith((".n", ".questions", "answerable", "unanswerable", ".citations")) or "citation_pairs" in key:
+            if (
+                key.endswith((".n", ".questions", "answerable", "unanswerable", ".citations"))
+                or "citation_pairs" in key
+            ):
                 flag = ""
         lines.append(f"{key:<{width}}  {_f(va):>10}  {_f(vb):>10}  {_signed(delta):>10}{flag}")
     return "\n".join(lines)
@@ -197,24 +268,37 @@ def plot_all(report: dict, out: Path) -> list[Path]:
         ax.plot(ks, [r.get(f"recall@{k}", 0) for k in ks], marker="s", label="recall@k")
         if "evidence@1" in r:
             ax.plot([1, 3, 5], [r.get(f"evidence@{k}", 0) for k in (1, 3, 5)], marker="^", label="evidence@k (chunks)")
-        ax.set(xlabel="k", ylabel="share of questions", ylim=(0, 1.05), xticks=ks,
-               title=f"Retrieval, {report['dataset']['name']} (MRR@10 {_f(r.get('mrr@10'))}, nDCG@10 {_f(r.get('ndcg@10'))})")
+        ax.set(
+            xlabel="k",
+            ylabel="share of questions",
+            ylim=(0, 1.05),
+            xticks=ks,
+            title=f"Retrieval, {report['dataset']['name']} (MRR@10 {_f(r.get('mrr@10'))}, nDCG@10 {_f(r.get('ndcg@10'))})",
+        )
         ax.grid(alpha=0.3)
         ax.legend()
         written.append(_save(fig, out / "retrieval.png"))
     if "answers" in m:
         a, g = m["answers"], m["grounding"]
-        bars = [("contains", a["contains"]), ("token F1", a["token_f1"]), ("abstain\n(unanswerable)", a["abstention_accuracy"]),
-                ("false\nabstain", a["false_abstention_rate"]), ("citation\nprecision", g["citation_precision"]),
-                ("citation\nrecall", g["citation_recall"]), ("verbatim\nquotes", g["quotes_verbatim"])]
+        bars = [
+            ("contains", a["contains"]),
+            ("token F1", a["token_f1"]),
+            ("abstain\n(unanswerable)", a["abstention_accuracy"]),
+            ("false\nabstain", a["false_abstention_rate"]),
+            ("citation\nprecision", g["citation_precision"]),
+            ("citation\nrecall", g["citation_recall"]),
+            ("verbatim\nquotes", g["quotes_verbatim"]),
+        ]
         fig, ax = plt.subplots(figsize=(8, 4))
         ax.bar([b[0] for b in bars], [b[1] or 0 for b in bars], color=["C0", "C0", "C2", "C3", "C1", "C1", "C1"])
         for i, (_, v) in enumerate(bars):
             ax.text(i, (v or 0) + 0.02, _f(v, 2), ha="center")
         ax.set(ylim=(0, 1.1), title=f"Answers and grounding ({report.get('generator')}, judge {report.get('judge')})")
         written.append(_save(fig, out / "answers.png"))
-    times = {k: [rec["timings"][k] for rec in report.get("records", []) if k in rec.get("timings", {})]
-             for k in ("retrieve_s", "first_token_s", "total_s")}
+    times = {
+        k: [rec["timings"][k] for rec in report.get("records", []) if k in rec.get("timings", {})]
+        for k in ("retrieve_s", "first_token_s", "total_s")
+    }
     times = {k: v for k, v in times.items() if v}
     if not times:
         times = {"retrieve_s": [rec["retrieve_s"] for rec in report.get("retrieval_records", [])]}
@@ -229,12 +313,22 @@ def plot_all(report: dict, out: Path) -> list[Path]:
     if cal and cal.get("pairs"):
         fig, ax = plt.subplots(figsize=(5, 5))
         pairs = cal["pairs"]
-        ax.scatter([p["reference"] for p in pairs], [p["fast"] for p in pairs], alpha=0.5,
-                   c=["C0" if p["cited"] else "C3" for p in pairs], s=14)
+        ax.scatter(
+            [p["reference"] for p in pairs],
+            [p["fast"] for p in pairs],
+            alpha=0.5,
+            c=["C0" if p["cited"] else "C3" for p in pairs],
+            s=14,
+        )
         ax.axhline(cal["best"]["threshold"], color="grey", ls="--", lw=1)
         ax.axvline(0.5, color="grey", ls=":", lw=1)
-        ax.set(xlabel=f"{cal['reference']} P(yes)", ylabel=f"{cal['fast']} score", xlim=(-0.02, 1.02), ylim=(-0.02, 1.02),
-               title=f"Judge agreement {_f(cal['default']['agreement'], 2)} (kappa {_f(cal['default']['kappa'], 2)})")
+        ax.set(
+            xlabel=f"{cal['reference']} P(yes)",
+            ylabel=f"{cal['fast']} score",
+            xlim=(-0.02, 1.02),
+            ylim=(-0.02, 1.02),
+            title=f"Judge agreement {_f(cal['default']['agreement'], 2)} (kappa {_f(cal['default']['kappa'], 2)})",
+        )
         written.append(_save(fig, out / "judges.png"))
     return written
 

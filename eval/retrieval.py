@@ -49,8 +49,13 @@ def score_ranking(item: EvalItem, sources: Sequence[str], texts: Sequence[str]) 
     return row
 
 
-def evaluate_retrieval(pipeline, items: Sequence[EvalItem], *, chunks: int = CHUNKS,  # noqa: ANN001 - rag.Pipeline
-                       progress: str | None = None) -> dict:
+def evaluate_retrieval(
+    pipeline,
+    items: Sequence[EvalItem],
+    *,
+    chunks: int = CHUNKS,
+    progress: str | None = None,
+) -> dict:
     """Per-question records and mean metrics of one pipeline (its ``retrieval`` mode)."""
     items = retrievable(items)
     pipeline.retrieve_timed("Warm-up: lädt das Modell.", 1)  # model load is not a retrieve time
@@ -58,20 +63,35 @@ def evaluate_retrieval(pipeline, items: Sequence[EvalItem], *, chunks: int = CHU
     for item in _progress(items, progress):
         passages, seconds = pipeline.retrieve_timed(retrieval_query(item), chunks)
         row = score_ranking(item, [p.source for p in passages], [p.text for p in passages])
-        records.append({"id": item.id, "lang": item.lang, "turns": len(item.history) + 1,
-                        "query": retrieval_query(item), "relevant": list(item.sources),
-                        "ranked": rank_sources(p.source for p in passages)[:10],
-                        "metrics": row, "retrieve_s": round(seconds, 5)})
-    return {"mode": pipeline.settings.retrieval, "questions": len(records),
-            "metrics": average_metrics(r["metrics"] for r in records),
-            "latency": latency_summary(r["retrieve_s"] for r in records), "records": records}
+        records.append(
+            {
+                "id": item.id,
+                "lang": item.lang,
+                "turns": len(item.history) + 1,
+                "query": retrieval_query(item),
+                "relevant": list(item.sources),
+                "ranked": rank_sources(p.source for p in passages)[:10],
+                "metrics": row,
+                "retrieve_s": round(seconds, 5),
+            }
+        )
+    return {
+        "mode": pipeline.settings.retrieval,
+        "questions": len(records),
+        "metrics": average_metrics(r["metrics"] for r in records),
+        "latency": latency_summary(r["retrieve_s"] for r in records),
+        "records": records,
+    }
 
 
 def slice_metrics(result: dict, keep: Callable[[dict], bool]) -> dict:
     """Mean metrics and latency over the records ``keep`` accepts."""
     rows = [r for r in result["records"] if keep(r)]
-    return {"questions": len(rows), "metrics": average_metrics(r["metrics"] for r in rows),
-            "latency": latency_summary(r["retrieve_s"] for r in rows)}
+    return {
+        "questions": len(rows),
+        "metrics": average_metrics(r["metrics"] for r in rows),
+        "latency": latency_summary(r["retrieve_s"] for r in rows),
+    }
 
 
 # ----- fusion variants
@@ -84,8 +104,13 @@ class Candidates:
     coverage: float
 
 
-def collect_candidates(pipeline, question: str, n: int, hashes: dict[str, str] | None = None,  # noqa: ANN001
-                       vector=None) -> Candidates:  # noqa: ANN001 - np.ndarray
+def collect_candidates(
+    pipeline,
+    question: str,
+    n: int,
+    hashes: dict[str, str] | None = None,
+    vector=None,
+) -> Candidates:
     """Mirror of ``HybridRetriever.retrieve`` up to fusion, with the same content-hash filter."""
     hashes = hashes if hashes is not None else {s: a.content_hash for s, a in pipeline.store.articles().items()}
     if vector is None:
@@ -113,8 +138,14 @@ def fuse_candidates(cand: Candidates, rule: FusionRule, rrf_k: int, k: int) -> l
     return fuse(cand.dense if use_dense else [], cand.keyword, weight(cand.coverage), rrf_k)[:k]
 
 
-def fusion_variants(pipeline, items: Sequence[EvalItem], rules: dict[str, FusionRule], *,  # noqa: ANN001
-                    chunks: int = CHUNKS, progress: str | None = None) -> dict:
+def fusion_variants(
+    pipeline,
+    items: Sequence[EvalItem],
+    rules: dict[str, FusionRule],
+    *,
+    chunks: int = CHUNKS,
+    progress: str | None = None,
+) -> dict:
     """Mean metrics per named fusion rule, from one candidate collection per question.
 
     Also returns each question's chunk-id ranking per rule (``rankings``), so a caller can
@@ -136,13 +167,22 @@ def fusion_variants(pipeline, items: Sequence[EvalItem], rules: dict[str, Fusion
             fused = fuse_candidates(cand, rule, pipeline.settings.rrf_k, chunks)
             rows[name].append(score_ranking(item, [p.source for p in fused], [p.text for p in fused]))
             rankings[name][item.id] = [p.id for p in fused]
-    return {"rules": {name: {"questions": len(r), "metrics": average_metrics(r)} for name, r in rows.items()},
-            "coverage_mean": sum(coverages) / len(coverages) if coverages else None,
-            "seconds": round(time.perf_counter() - started, 1), "rankings": rankings}
+    return {
+        "rules": {name: {"questions": len(r), "metrics": average_metrics(r)} for name, r in rows.items()},
+        "coverage_mean": sum(coverages) / len(coverages) if coverages else None,
+        "seconds": round(time.perf_counter() - started, 1),
+        "rankings": rankings,
+    }
 
 
-def timed_sample(pipeline, items: Sequence[EvalItem], every: int, *, chunks: int = CHUNKS,  # noqa: ANN001
-                 progress: str | None = None) -> dict:
+def timed_sample(
+    pipeline,
+    items: Sequence[EvalItem],
+    every: int,
+    *,
+    chunks: int = CHUNKS,
+    progress: str | None = None,
+) -> dict:
     """``Pipeline.retrieve_timed`` on every ``every``-th question: latency and the rankings."""
     sample = retrievable(items)[::every]
     pipeline.retrieve_timed("Warm-up: lädt das Modell.", 1)
@@ -158,8 +198,10 @@ def _embed_queries(pipeline, queries: list[str], progress: str | None, batch: in
     """Query vectors in batches (far cheaper than one call per question on a busy CPU)."""
     import numpy as np
 
-    parts = [pipeline.embedder.embed(queries[i : i + batch], "query")
-             for i in _progress(range(0, len(queries), batch), progress)]
+    parts = [
+        pipeline.embedder.embed(queries[i : i + batch], "query")
+        for i in _progress(range(0, len(queries), batch), progress)
+    ]
     return np.vstack(parts) if parts else np.zeros((0, pipeline.embedder.dim), dtype=np.float32)
 
 

@@ -15,7 +15,7 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Callable
-from datetime import datetime, timezone
+from datetime import datetime, UTC
 from pathlib import Path
 
 from eval.answers import answer_record, error_record, score_record, summarize
@@ -28,9 +28,17 @@ from eval.stores import ensure_indexed
 REPORT_VERSION = 1
 
 
-def evaluate(dataset: Dataset, pipeline, *, generator: str | None = None,  # noqa: ANN001 - rag.Pipeline
-             judge: SupportJudge | None = None, limit: int | None = None, progress: bool = True,
-             calibrate_judge: bool | None = None, on_record: Callable[[dict], None] | None = None) -> dict:
+def evaluate(
+    dataset: Dataset,
+    pipeline,
+    *,
+    generator: str | None = None,
+    judge: SupportJudge | None = None,
+    limit: int | None = None,
+    progress: bool = True,
+    calibrate_judge: bool | None = None,
+    on_record: Callable[[dict], None] | None = None,
+) -> dict:
     """Evaluate ``dataset`` on ``pipeline`` (indexing its corpus first if needed)."""
     started = time.perf_counter()
     withheld = "withheld" in dataset.meta  # the withheld protocols: a seeded sample keeps both kinds of question
@@ -38,7 +46,7 @@ def evaluate(dataset: Dataset, pipeline, *, generator: str | None = None,  # noq
     indexing = ensure_indexed(pipeline, dataset, progress=progress)
     report: dict = {
         "version": REPORT_VERSION,
-        "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "created": datetime.now(UTC).isoformat(timespec="seconds"),
         "dataset": {"name": dataset.name, "questions": len(items), "corpus": dataset.corpus_id, **dataset.meta},
         "settings": _settings(pipeline),
         "generator": generator,
@@ -59,8 +67,11 @@ def evaluate(dataset: Dataset, pipeline, *, generator: str | None = None,  # noq
         report["metrics"]["latency"].update(summary["latency"])
         report["records"] = records
         reasons = any(r.get("reason") for r in records)
-        report["slices"] = {name: summarize([r for r in records if keep(r)]) for name, keep in SLICES.items()
-                            if reasons or not name.startswith("unanswerable-")}
+        report["slices"] = {
+            name: summarize([r for r in records if keep(r)])
+            for name, keep in SLICES.items()
+            if reasons or not name.startswith("unanswerable-")
+        }
         report["metrics"]["answerability"] = answerability_curve(records)
         report["metrics"]["sentences"] = sentence_recall(pipeline.answerer, items)
         report["metrics"]["sentences"]["budget"] = pipeline.settings.reader_sentences
@@ -82,14 +93,32 @@ SLICES = {
 
 
 def _settings(pipeline) -> dict:  # noqa: ANN001
-    keep = ("embedder", "embedder_model", "chunk_size", "chunk_overlap", "top_k", "retrieval", "candidates", "rrf_k",
-            "generator", "local_model", "min_support", "max_answer_tokens")
+    keep = (
+        "embedder",
+        "embedder_model",
+        "chunk_size",
+        "chunk_overlap",
+        "top_k",
+        "retrieval",
+        "candidates",
+        "rrf_k",
+        "generator",
+        "local_model",
+        "min_support",
+        "max_answer_tokens",
+    )
     dumped = pipeline.settings.model_dump(mode="json")
     return {k: dumped[k] for k in keep if k in dumped}
 
 
-def _ask_all(pipeline, items, generator: str, judge: SupportJudge | None, progress: bool,  # noqa: ANN001
-             on_record: Callable[[dict], None] | None = None) -> list[dict]:
+def _ask_all(
+    pipeline,
+    items,
+    generator: str,
+    judge: SupportJudge | None,
+    progress: bool,
+    on_record: Callable[[dict], None] | None = None,
+) -> list[dict]:
     from rag.errors import RagError
 
     articles: dict[str, str | None] = {}
@@ -136,12 +165,22 @@ def calibration(records: list[dict], reference: SupportJudge, fast: SupportJudge
                 ref_score = ref if ref is not None else float(reference.supports(j["claim"], text))
                 fast_score = float(fast.supports(j["claim"], text))
                 pairs.append((fast_score, ref_score))
-                rows.append({"id": record["id"], "lang": record["lang"], "claim": j["claim"], "n": n,
-                             "cited": n == j["n"], "fast": round(fast_score, 4), "reference": round(ref_score, 4)})
-    by_lang = {lang: calibrate([(r["fast"], r["reference"]) for r in rows if r["lang"] == lang])
-               for lang in sorted({r["lang"] for r in rows})}
-    return {"fast": fast.name, "reference": reference.name, **calibrate(pairs), "by_language": by_lang,
-            "pairs": rows}
+                rows.append(
+                    {
+                        "id": record["id"],
+                        "lang": record["lang"],
+                        "claim": j["claim"],
+                        "n": n,
+                        "cited": n == j["n"],
+                        "fast": round(fast_score, 4),
+                        "reference": round(ref_score, 4),
+                    }
+                )
+    by_lang = {
+        lang: calibrate([(r["fast"], r["reference"]) for r in rows if r["lang"] == lang])
+        for lang in sorted({r["lang"] for r in rows})
+    }
+    return {"fast": fast.name, "reference": reference.name, **calibrate(pairs), "by_language": by_lang, "pairs": rows}
 
 
 def _bar(items, desc: str, progress: bool):  # noqa: ANN001, ANN202

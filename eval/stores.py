@@ -24,8 +24,9 @@ def default_store_dir(dataset: Dataset) -> Path:
     return Path(user_cache_dir(APP_NAME)) / "eval" / (dataset.corpus_id or dataset.name)
 
 
-def open_pipeline(dataset: Dataset, store: str | Path | None = None, *, settings: Settings | None = None,
-                  **overrides: object) -> Pipeline:
+def open_pipeline(
+    dataset: Dataset, store: str | Path | None = None, *, settings: Settings | None = None, **overrides: object
+) -> Pipeline:
     """A pipeline over the dataset's store (``store`` or the cache folder); ``overrides``
     are Settings fields, e.g. ``retrieval="dense"``."""
     where = Path(store).expanduser() if store is not None else default_store_dir(dataset)
@@ -57,12 +58,13 @@ def _index(pipeline: Pipeline, dataset: Dataset, progress: bool):  # noqa: ANN20
     from index.load import LoadedText
 
     bar = _bar(f"indexing {dataset.corpus_id or dataset.name}", len(dataset.corpus) or 5) if progress else None
-    callback = (lambda done, total, source: bar.update(done - bar.n)) if bar is not None else None  # noqa: ARG005
+    callback = (lambda done, total, source: bar.update(done - bar.n)) if bar is not None else None
     try:
         if not dataset.corpus:
             return pipeline.index(progress=callback)
-        texts = [LoadedText(source=c.source, root="", text=c.text, kind="text", title_hint=c.title)
-                 for c in dataset.corpus]
+        texts = [
+            LoadedText(source=c.source, root="", text=c.text, kind="text", title_hint=c.title) for c in dataset.corpus
+        ]
         report = pipeline.indexer.index_texts(texts, progress=callback)
         pipeline._changed()  # noqa: SLF001 - index_texts bypasses Pipeline's hash cache (reported)
         return report

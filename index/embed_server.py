@@ -62,11 +62,17 @@ class ServerConfig:
 
     @classmethod
     def from_settings(cls, settings) -> ServerConfig:  # noqa: ANN001 - rag.settings.Settings
-        return cls(base_url=settings.embedder_url or settings.openai_base_url, model=settings.embedder_model,
-                   dim=settings.embedder_dim, api_key=settings.embedder_api_key or settings.openai_api_key,
-                   batch_size=settings.embed_batch_size, timeout=settings.embedder_timeout,
-                   retries=settings.embedder_retries, query_prefix=settings.embedder_query_prefix,
-                   passage_prefix=settings.embedder_passage_prefix)
+        return cls(
+            base_url=settings.embedder_url or settings.openai_base_url,
+            model=settings.embedder_model,
+            dim=settings.embedder_dim,
+            api_key=settings.embedder_api_key or settings.openai_api_key,
+            batch_size=settings.embed_batch_size,
+            timeout=settings.embedder_timeout,
+            retries=settings.embedder_retries,
+            query_prefix=settings.embedder_query_prefix,
+            passage_prefix=settings.embedder_passage_prefix,
+        )
 
     @property
     def url(self) -> str:
@@ -80,15 +86,18 @@ class OpenAIEmbedder:
         import httpx
 
         if not config.model or config.dim < 1:
-            raise ModelUnavailable("The openai embedder needs embedder_model and embedder_dim (the vector size the "
-                                   "server returns; `rag doctor` shows it).")
+            raise ModelUnavailable(
+                "The openai embedder needs embedder_model and embedder_dim (the vector size the "
+                "server returns; `rag doctor` shows it)."
+            )
         self.config = config
         self.name = f"openai/{config.model}"
         self.dim = config.dim
         headers = {"Authorization": f"Bearer {config.api_key}"} if config.api_key else {}
         # Connecting gets at most 5 s of the budget: a dead host should fail (and be retried) early.
-        self._client = httpx.Client(headers=headers, timeout=httpx.Timeout(config.timeout,
-                                                                           connect=min(config.timeout, 5.0)))
+        self._client = httpx.Client(
+            headers=headers, timeout=httpx.Timeout(config.timeout, connect=min(config.timeout, 5.0))
+        )
         self._lock = threading.Lock()
         self.requests = 0  # requests sent, retries included (for reports and tests)
 
@@ -128,10 +137,12 @@ class OpenAIEmbedder:
                 response = self._client.post(self.config.url, json=payload)
             except httpx.ReadTimeout:
                 n = len(payload["input"])
-                raise ModelUnavailable(f"{where} did not answer within {self.config.timeout:g} s for {n} "
-                                       f"text{'s' if n != 1 else ''} (not retried: it may still be working on "
-                                       "them). Raise embedder_timeout, or lower embed_batch_size for a slow "
-                                       "server.") from None
+                raise ModelUnavailable(
+                    f"{where} did not answer within {self.config.timeout:g} s for {n} "
+                    f"text{'s' if n != 1 else ''} (not retried: it may still be working on "
+                    "them). Raise embedder_timeout, or lower embed_batch_size for a slow "
+                    "server."
+                ) from None
             except httpx.TimeoutException:  # connecting or sending: the server has not got the request
                 problem, wait = f"did not take the request within {self.config.timeout:g} s", None
             except httpx.TransportError as exc:
@@ -140,14 +151,18 @@ class OpenAIEmbedder:
                 if response.status_code < 400:
                     return response
                 if response.status_code not in RETRY_STATUS:
-                    raise ModelUnavailable(f"{where} refused the request: HTTP {response.status_code}"
-                                           f"{_detail(response)}. {_hint(response.status_code, self.config)}")
+                    raise ModelUnavailable(
+                        f"{where} refused the request: HTTP {response.status_code}"
+                        f"{_detail(response)}. {_hint(response.status_code, self.config)}"
+                    )
                 problem = f"answered HTTP {response.status_code}{_detail(response)}"
                 wait = _retry_after(response)
             if attempt == attempts:
                 tries = f" ({attempts} attempts)" if attempts > 1 else ""
-                raise ModelUnavailable(f"{where} {problem}{tries}. Check that it is running and serves "
-                                       f"model {self.config.model!r}, or raise embedder_timeout / embedder_retries.")
+                raise ModelUnavailable(
+                    f"{where} {problem}{tries}. Check that it is running and serves "
+                    f"model {self.config.model!r}, or raise embedder_timeout / embedder_retries."
+                )
             backoff = min(self.config.backoff * 2 ** (attempt - 1), MAX_BACKOFF_S)
             time.sleep(backoff if wait is None else min(max(wait, backoff), MAX_RETRY_AFTER_S))
         raise AssertionError("unreachable")  # pragma: no cover
@@ -159,25 +174,32 @@ class OpenAIEmbedder:
             rows = sorted(data, key=lambda item: item.get("index", 0))
             vectors = [row["embedding"] for row in rows]
         except (ValueError, KeyError, TypeError, AttributeError):
-            raise ModelUnavailable(f"{where} did not answer like an OpenAI-compatible /embeddings endpoint "
-                                   f"({response.text[:120]!r}). Check embedder_url (it ends before /embeddings, "
-                                   "usually in /v1).") from None
+            raise ModelUnavailable(
+                f"{where} did not answer like an OpenAI-compatible /embeddings endpoint "
+                f"({response.text[:120]!r}). Check embedder_url (it ends before /embeddings, "
+                "usually in /v1)."
+            ) from None
         if len(vectors) != n:
             raise ModelUnavailable(f"{where} returned {len(vectors)} vectors for {n} texts.")
         if vectors and isinstance(vectors[0], list) and vectors[0] and isinstance(vectors[0][0], list):
-            raise ModelUnavailable(f"{where} returned one vector per token, not one per text: the model has no "
-                                   "pooling. Start the server with pooling (llama-cpp-python: "
-                                   "--kv_overrides <arch>.pooling_type=int:1; llama.cpp: --pooling mean).")
+            raise ModelUnavailable(
+                f"{where} returned one vector per token, not one per text: the model has no "
+                "pooling. Start the server with pooling (llama-cpp-python: "
+                "--kv_overrides <arch>.pooling_type=int:1; llama.cpp: --pooling mean)."
+            )
         try:
             out = np.asarray(vectors, dtype=np.float32)
         except (ValueError, TypeError):
-            raise ModelUnavailable(f"{where} returned vectors of different sizes or non-numbers "
-                                   "(base64 output is not supported).") from None
+            raise ModelUnavailable(
+                f"{where} returned vectors of different sizes or non-numbers (base64 output is not supported)."
+            ) from None
         if out.ndim != 2 or (check_dim and out.shape[1] != self.dim):
             got = out.shape[1] if out.ndim == 2 else "unknown"
-            raise ModelUnavailable(f"{where} returned {got}-dimensional vectors for model {self.config.model!r}, "
-                                   f"but embedder_dim is {self.dim}. Set embedder_dim (RAG_EMBEDDER_DIM) to {got}: "
-                                   "a new size starts a new index.")
+            raise ModelUnavailable(
+                f"{where} returned {got}-dimensional vectors for model {self.config.model!r}, "
+                f"but embedder_dim is {self.dim}. Set embedder_dim (RAG_EMBEDDER_DIM) to {got}: "
+                "a new size starts a new index."
+            )
         if not np.isfinite(out).all():
             raise ModelUnavailable(f"{where} returned vectors with NaN or infinite values.")
         return out

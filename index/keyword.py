@@ -105,7 +105,9 @@ class KeywordIndex:
         self._db = sqlite3.connect(str(path), check_same_thread=False, isolation_level=None)
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=NORMAL")
-        self._db.execute("CREATE TABLE IF NOT EXISTS docs (id TEXT PRIMARY KEY, source TEXT NOT NULL, terms TEXT NOT NULL)")
+        self._db.execute(
+            "CREATE TABLE IF NOT EXISTS docs (id TEXT PRIMARY KEY, source TEXT NOT NULL, terms TEXT NOT NULL)"
+        )
         self._db.execute("CREATE INDEX IF NOT EXISTS docs_source ON docs(source)")
         self._lock = threading.RLock()
         self._load()
@@ -301,8 +303,10 @@ class KeywordIndex:
         cached = self._arrays.get(term)
         if cached is None:
             post = self._postings[term]
-            cached = (np.fromiter((r for r, _ in post), dtype=np.int64, count=len(post)),
-                      np.fromiter((t for _, t in post), dtype=np.float32, count=len(post)))
+            cached = (
+                np.fromiter((r for r, _ in post), dtype=np.int64, count=len(post)),
+                np.fromiter((t for _, t in post), dtype=np.float32, count=len(post)),
+            )
             self._arrays[term] = cached
         return cached
 

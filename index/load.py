@@ -16,8 +16,17 @@ import re
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from index.meta import (defuse_html, html_fields, is_sidecar, log_warnings, read_sidecar, resolve, sidecar_for,
-                        split_front_matter, text_fields)
+from index.meta import (
+    defuse_html,
+    html_fields,
+    is_sidecar,
+    log_warnings,
+    read_sidecar,
+    resolve,
+    sidecar_for,
+    split_front_matter,
+    text_fields,
+)
 from rag.types import NO_META, ArticleMeta
 
 SUPPORTED_SUFFIXES = (".txt", ".md", ".markdown", ".html", ".htm")
@@ -59,13 +68,19 @@ def discover(paths: list[Path]) -> tuple[list[SourceFile], list[LoadFailure]]:
         if path.is_dir():
             root = path.resolve()
             for file in sorted(root.rglob("*")):
-                if (file.is_file() and file.suffix.lower() in SUPPORTED_SUFFIXES and not _hidden(file, root)
-                        and not is_sidecar(file)):
+                if (
+                    file.is_file()
+                    and file.suffix.lower() in SUPPORTED_SUFFIXES
+                    and not _hidden(file, root)
+                    and not is_sidecar(file)
+                ):
                     source = _readable_name(file.relative_to(root).as_posix())
                     found[source] = SourceFile(path=file, source=source, root=str(root))
         elif path.is_file():
             if path.suffix.lower() not in SUPPORTED_SUFFIXES:
-                failures.append(LoadFailure(_readable_name(path.name), f"unsupported file type {path.suffix or '(none)'}"))
+                failures.append(
+                    LoadFailure(_readable_name(path.name), f"unsupported file type {path.suffix or '(none)'}")
+                )
                 continue
             name = _readable_name(path.name)
             found[name] = SourceFile(path=path, source=name, root="")
@@ -113,7 +128,9 @@ def _with_sidecar(loaded: LoadedText, path: Path) -> LoadedText:
     fields = read_sidecar(sidecar, warnings)
     base = {**loaded.meta.to_json(), "title": loaded.title_hint}
     extracted = resolve([("article", {k: v for k, v in base.items() if v}), (f"sidecar {sidecar.name}", fields)])
-    return replace(loaded, meta=extracted.meta, title_hint=extracted.title, warnings=tuple(warnings) + extracted.warnings)
+    return replace(
+        loaded, meta=extracted.meta, title_hint=extracted.title, warnings=tuple(warnings) + extracted.warnings
+    )
 
 
 def decode_document(data: bytes, source: str, root: str, suffix: str, *, log: bool = True) -> LoadedText | LoadFailure:
@@ -144,8 +161,15 @@ def _read_text(text: str, source: str, root: str, kind: str) -> LoadedText | Loa
     if not text.strip():
         return LoadFailure(source, "no text after decoding")
     extracted = resolve(layers, warnings)
-    return LoadedText(source=source, root=root, text=text, kind=kind, title_hint=extracted.title,
-                      meta=extracted.meta, warnings=extracted.warnings)
+    return LoadedText(
+        source=source,
+        root=root,
+        text=text,
+        kind=kind,
+        title_hint=extracted.title,
+        meta=extracted.meta,
+        warnings=extracted.warnings,
+    )
 
 
 def _looks_binary(data: bytes) -> bool:
@@ -187,8 +211,15 @@ def _extract_html(html: str, source: str, root: str) -> LoadedText | LoadFailure
     if not text or len(text.split()) < 5:
         return LoadFailure(source, "no article text found in the HTML page (navigation or boilerplate only)")
     extracted = resolve([("text", text_fields(text)), ("HTML metadata", html_fields(html, warnings))], warnings)
-    return LoadedText(source=source, root=root, text=text, kind="html", title_hint=extracted.title,
-                      meta=extracted.meta, warnings=extracted.warnings)
+    return LoadedText(
+        source=source,
+        root=root,
+        text=text,
+        kind="html",
+        title_hint=extracted.title,
+        meta=extracted.meta,
+        warnings=extracted.warnings,
+    )
 
 
 _MD_RULES: list[tuple[re.Pattern[str], str]] = [

@@ -34,10 +34,22 @@ log = logging.getLogger(__name__)
 FIELDS = ("title", "outlet", "url", "author", "published", "updated")
 MAX_CHARS = {"title": 500, "outlet": 200, "url": 2048, "author": 500, "published": 64, "updated": 64}
 ALIASES = {
-    "site_name": "outlet", "sitename": "outlet", "site": "outlet", "publisher": "outlet",
-    "date": "published", "date_published": "published", "datepublished": "published", "pubdate": "published",
-    "lastmod": "updated", "modified": "updated", "date_modified": "updated", "datemodified": "updated",
-    "last_update": "updated", "authors": "author", "link": "url", "canonical_url": "url",
+    "site_name": "outlet",
+    "sitename": "outlet",
+    "site": "outlet",
+    "publisher": "outlet",
+    "date": "published",
+    "date_published": "published",
+    "datepublished": "published",
+    "pubdate": "published",
+    "lastmod": "updated",
+    "modified": "updated",
+    "date_modified": "updated",
+    "datemodified": "updated",
+    "last_update": "updated",
+    "authors": "author",
+    "link": "url",
+    "canonical_url": "url",
 }
 SIDECAR_SUFFIXES = (".meta.json", ".meta.yaml", ".meta.yml")
 MAX_SIDECAR_BYTES = 1024 * 1024
@@ -74,8 +86,13 @@ def resolve(layers: list[Layer], warnings: list[str] | None = None) -> Extracted
         if later(updated, published):
             warnings.append(f"last update {updated} is before the publication date {published}: ignored")
         updated = ""  # the same moment, or earlier: not an update
-    meta = ArticleMeta(outlet=value.get("outlet", ""), url=value.get("url", ""), author=value.get("author", ""),
-                       published=published, updated=updated)
+    meta = ArticleMeta(
+        outlet=value.get("outlet", ""),
+        url=value.get("url", ""),
+        author=value.get("author", ""),
+        published=published,
+        updated=updated,
+    )
     return Extracted(meta, value.get("title", ""), tuple(warnings))
 
 
@@ -122,24 +139,31 @@ def _known(raw: dict, where: str, warnings: list[str] | None) -> dict[str, Any]:
 
 
 # ----- plain-text lines
-_WHEN = (r"(?P<when>\d{1,2}\.\s?\d{1,2}\.\s?\d{4}(?:,?\s+\d{1,2}[:.]\d{2}(?:\s*Uhr)?)?"
-         r"|\d{1,2}\.?\s+[A-Za-zäÄ]{3,9}\s+\d{4}(?:,?\s+\d{1,2}[:.]\d{2}(?:\s*Uhr)?)?"
-         r"|\d{4}-\d{2}-\d{2}(?:[T ]\d{2}:\d{2}(?::\d{2})?(?:Z|[+-]\d{2}:?\d{2})?)?)")
+_WHEN = (
+    r"(?P<when>\d{1,2}\.\s?\d{1,2}\.\s?\d{4}(?:,?\s+\d{1,2}[:.]\d{2}(?:\s*Uhr)?)?"
+    r"|\d{1,2}\.?\s+[A-Za-zäÄ]{3,9}\s+\d{4}(?:,?\s+\d{1,2}[:.]\d{2}(?:\s*Uhr)?)?"
+    r"|\d{4}-\d{2}-\d{2}(?:[T ]\d{2}:\d{2}(?::\d{2})?(?:Z|[+-]\d{2}:?\d{2})?)?)"
+)
 _LINE_PATTERNS = [
     ("updated", re.compile(r"Stand:?\s*" + _WHEN + r"\.?", re.I)),
     ("published", re.compile(r"(?:Veröffentlicht|Erschienen|Published)(?:\s+(?:am|on))?:?\s*" + _WHEN + r"\.?", re.I)),
     ("updated", re.compile(r"(?:Zuletzt\s+)?(?:Aktualisiert|Updated)(?:\s+(?:am|on))?:?\s*" + _WHEN + r"\.?", re.I)),
     ("published", re.compile(_WHEN + r"\.?")),
     ("outlet", re.compile(r"Quelle:\s*(?P<v>[^\W\d_][^!?:;()]{0,58}[^\s.!?:;,()])", re.I)),
-    ("author", re.compile(r"(?:Von|Autor|Autorin|By):\s*(?P<v>[A-ZÄÖÜ][\w.\-]+(?: [A-ZÄÖÜ][\w.\-]+){0,3}"
-                          r"(?: und [A-ZÄÖÜ][\w.\-]+(?: [A-ZÄÖÜ][\w.\-]+){0,3})?)")),
+    (
+        "author",
+        re.compile(
+            r"(?:Von|Autor|Autorin|By):\s*(?P<v>[A-ZÄÖÜ][\w.\-]+(?: [A-ZÄÖÜ][\w.\-]+){0,3}"
+            r"(?: und [A-ZÄÖÜ][\w.\-]+(?: [A-ZÄÖÜ][\w.\-]+){0,3})?)"
+        ),
+    ),
 ]
 
 
 def text_fields(text: str) -> dict[str, Any]:
     """Fields stated by whole lines among the first and last few lines (first match wins)."""
     lines = [line.strip() for line in text.splitlines() if line.strip()]
-    edge = lines[:HEAD_LINES] + lines[max(HEAD_LINES, len(lines) - TAIL_LINES):]
+    edge = lines[:HEAD_LINES] + lines[max(HEAD_LINES, len(lines) - TAIL_LINES) :]
     found: dict[str, Any] = {}
     for line in edge:
         if len(line) > 120:  # a metadata line is short; a paragraph that mentions a date is text
@@ -216,8 +240,9 @@ def read_sidecar(path: Path, warnings: list[str]) -> dict[str, Any]:
             data = yaml.safe_load(raw)
     except Exception as exc:  # noqa: BLE001 - json and yaml raise several types; all mean "not readable"
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        warnings.append(f"{where} ignored (not valid {'JSON' if path.suffix.lower() == '.json' else 'YAML'}: "
-                        f"{first[:120]})")
+        warnings.append(
+            f"{where} ignored (not valid {'JSON' if path.suffix.lower() == '.json' else 'YAML'}: {first[:120]})"
+        )
         return {}
     if not isinstance(data, dict):
         warnings.append(f"{where} ignored (expected an object of fields, got {type(data).__name__})")
@@ -232,8 +257,15 @@ _MODIFIED_XPATH = (
     " or @itemprop='dateModified' or @name='dateModified']/@content"
     " | //*[@itemprop='dateModified']/@datetime"
 )
-_ARTICLE_TYPES = ("Article", "NewsArticle", "ReportageNewsArticle", "AnalysisNewsArticle", "BlogPosting",
-                  "Report", "LiveBlogPosting")
+_ARTICLE_TYPES = (
+    "Article",
+    "NewsArticle",
+    "ReportageNewsArticle",
+    "AnalysisNewsArticle",
+    "BlogPosting",
+    "Report",
+    "LiveBlogPosting",
+)
 
 
 def html_fields(html: str, warnings: list[str]) -> dict[str, Any]:
@@ -241,8 +273,9 @@ def html_fields(html: str, warnings: list[str]) -> dict[str, Any]:
     import trafilatura
 
     try:
-        doc = trafilatura.extract_metadata(html, date_config={"original_date": True, "extensive_search": False,
-                                                              "outputformat": _ISO_OUT})
+        doc = trafilatura.extract_metadata(
+            html, date_config={"original_date": True, "extensive_search": False, "outputformat": _ISO_OUT}
+        )
     except Exception as exc:  # noqa: BLE001 - a bug in a page's markup must not fail the article
         warnings.append(f"HTML metadata ignored (trafilatura failed: {_short(exc)})")
         return {}

@@ -54,22 +54,33 @@ class IndexReport:
     warnings: list[LoadFailure] = field(default_factory=list)  # metadata ignored (the article was indexed)
     chunks: int = 0  # chunks embedded and written in this run
     seconds: float = 0.0
-    stages: dict[str, float] = field(default_factory=lambda: dict.fromkeys(("load", "clean", "chunk", "embed", "write"), 0.0))
+    stages: dict[str, float] = field(
+        default_factory=lambda: dict.fromkeys(("load", "clean", "chunk", "embed", "write"), 0.0)
+    )
 
     def summary(self) -> str:
-        updated = f"{len(self.updated)} updated" + (f" ({len(self.metadata_only)} metadata only)"
-                                                    if self.metadata_only else "")
-        return (f"{len(self.added)} added, {updated}, {len(self.unchanged)} unchanged, "
-                f"{len(self.removed)} removed, {len(self.failed)} failed; {self.chunks} chunks embedded "
-                f"in {self.seconds:.1f} s")
+        updated = f"{len(self.updated)} updated" + (
+            f" ({len(self.metadata_only)} metadata only)" if self.metadata_only else ""
+        )
+        return (
+            f"{len(self.added)} added, {updated}, {len(self.unchanged)} unchanged, "
+            f"{len(self.removed)} removed, {len(self.failed)} failed; {self.chunks} chunks embedded "
+            f"in {self.seconds:.1f} s"
+        )
 
     def to_json(self) -> dict:
-        return {"added": self.added, "updated": self.updated, "unchanged": self.unchanged, "removed": self.removed,
-                "failed": [{"source": f.source, "reason": f.reason} for f in self.failed],
-                "metadata_only": self.metadata_only,
-                "warnings": [{"source": w.source, "reason": w.reason} for w in self.warnings],
-                "chunks": self.chunks, "seconds": round(self.seconds, 3),
-                "stages": {k: round(v, 3) for k, v in self.stages.items()}}
+        return {
+            "added": self.added,
+            "updated": self.updated,
+            "unchanged": self.unchanged,
+            "removed": self.removed,
+            "failed": [{"source": f.source, "reason": f.reason} for f in self.failed],
+            "metadata_only": self.metadata_only,
+            "warnings": [{"source": w.source, "reason": w.reason} for w in self.warnings],
+            "chunks": self.chunks,
+            "seconds": round(self.seconds, 3),
+            "stages": {k: round(v, 3) for k, v in self.stages.items()},
+        }
 
 
 @dataclass
@@ -80,8 +91,15 @@ class _Prepared:
 
 
 class Indexer:
-    def __init__(self, store: ChromaStore, keyword: KeywordIndex, embedder: Embedder, chunker: Chunker,
-                 fingerprint: str, batch_size: int = 32) -> None:
+    def __init__(
+        self,
+        store: ChromaStore,
+        keyword: KeywordIndex,
+        embedder: Embedder,
+        chunker: Chunker,
+        fingerprint: str,
+        batch_size: int = 32,
+    ) -> None:
         self.store = store
         self.keyword = keyword
         self.embedder = embedder
@@ -131,8 +149,14 @@ class Indexer:
         report.seconds = time.perf_counter() - started
         return report
 
-    def _index_loaded(self, loaded: Iterable[LoadedText | LoadFailure], total: int, known: dict,
-                      report: IndexReport, progress: Progress | None) -> None:
+    def _index_loaded(
+        self,
+        loaded: Iterable[LoadedText | LoadFailure],
+        total: int,
+        known: dict,
+        report: IndexReport,
+        progress: Progress | None,
+    ) -> None:
         group: list[_Prepared] = []
         pending = 0
         for done, item in enumerate(loaded, start=1):
@@ -161,8 +185,14 @@ class Indexer:
             return None
         digest = hashlib.sha256(f"{self.fingerprint}\x00{cleaned.title}\x00{cleaned.text}".encode()).hexdigest()[:32]
         previous = known.get(loaded.source)
-        article = Article(source=loaded.source, title=cleaned.title, text=cleaned.text, content_hash=digest,
-                          root=loaded.root, meta=loaded.meta)
+        article = Article(
+            source=loaded.source,
+            title=cleaned.title,
+            text=cleaned.text,
+            content_hash=digest,
+            root=loaded.root,
+            meta=loaded.meta,
+        )
         if previous is not None and previous.content_hash == digest:
             if previous.meta_hash == meta_hash(article):
                 report.unchanged.append(loaded.source)
@@ -170,20 +200,26 @@ class Indexer:
                 self._rewrite_meta(article, previous.chunks, report)
             return None
         t = time.perf_counter()
-        chunks = [replace(c, meta=loaded.meta) for c in self.chunker.chunk(article.text, article.source, article.title,
-                                                                           digest)]
+        chunks = [
+            replace(c, meta=loaded.meta)
+            for c in self.chunker.chunk(article.text, article.source, article.title, digest)
+        ]
         report.stages["chunk"] += time.perf_counter() - t
         return _Prepared(article, chunks, is_update=previous is not None)
 
     def _rewrite_meta(self, article: Article, chunks: int, report: IndexReport) -> None:
         """Same text, new metadata: chunks first, then the record (as for any write), no embedding."""
         t = time.perf_counter()
-        stored = sorted(self.store.get_chunks(sorted(self.store.chunk_ids(article.source))).values(),
-                        key=lambda got: got[0].index)
+        stored = sorted(
+            self.store.get_chunks(sorted(self.store.chunk_ids(article.source))).values(), key=lambda got: got[0].index
+        )
         grouping = self._grouping([(article, [c for c, _ in stored])])
-        self.store.set_chunk_meta([c.id for c, _ in stored], article.meta,
-                                  {c.id: _fields(grouping[c.id]) for c, _ in stored})
-        self.store.put_articles([(replace(article, story=_story_of(article, [c for c, _ in stored], grouping)), chunks)])
+        self.store.set_chunk_meta(
+            [c.id for c, _ in stored], article.meta, {c.id: _fields(grouping[c.id]) for c, _ in stored}
+        )
+        self.store.put_articles(
+            [(replace(article, story=_story_of(article, [c for c, _ in stored], grouping)), chunks)]
+        )
         report.stages["write"] += time.perf_counter() - t
         report.updated.append(article.source)
         report.metadata_only.append(article.source)
@@ -191,8 +227,7 @@ class Indexer:
     def _embed_group(self, group: list[_Prepared], report: IndexReport) -> np.ndarray:
         """Embed a group's chunks together (batching across articles is what makes embedding fast)."""
         t = time.perf_counter()
-        vectors = embed_in_batches(self.embedder, [c.text for p in group for c in p.chunks], "passage",
-                                   self.batch_size)
+        vectors = embed_in_batches(self.embedder, [c.text for p in group for c in p.chunks], "passage", self.batch_size)
         report.stages["embed"] += time.perf_counter() - t
         return vectors
 
@@ -217,8 +252,9 @@ class Indexer:
         if stale:
             self.store.delete_chunks(sorted(stale))
             self.keyword.remove(stale)
-        self.store.put_articles([(replace(p.article, story=_story_of(p.article, p.chunks, grouping)), len(p.chunks))
-                                 for p in group])  # last: marks them complete
+        self.store.put_articles(
+            [(replace(p.article, story=_story_of(p.article, p.chunks, grouping)), len(p.chunks)) for p in group]
+        )  # last: marks them complete
         for p in group:
             report.chunks += len(p.chunks)
             (report.updated if p.is_update else report.added).append(p.article.source)
@@ -226,8 +262,11 @@ class Indexer:
 
     def _grouping(self, articles: list[tuple[Article, list[Chunk]]]) -> dict[str, Assigned]:
         """Near-duplicate groups and stories of these articles' chunks (two store reads)."""
-        return assign([(a.source, a.meta.url, [(c.id, c.text) for c in chunks]) for a, chunks in articles],
-                      self.store.copy_candidates, self.store.stories_by_url)
+        return assign(
+            [(a.source, a.meta.url, [(c.id, c.text) for c in chunks]) for a, chunks in articles],
+            self.store.copy_candidates,
+            self.store.stories_by_url,
+        )
 
     # ----- removal
     def remove(self, source: str) -> None:

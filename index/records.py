@@ -51,8 +51,14 @@ class RecordHashes:
     same articles are synced after the next read).
     """
 
-    def __init__(self, store, ttl: float, keyword=None, writing: threading.RLock | None = None,  # noqa: ANN001
-                 clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(
+        self,
+        store,
+        ttl: float,
+        keyword=None,
+        writing: threading.RLock | None = None,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         self._store = store  # index.ChromaStore (anything with articles(), and chunk reads for the sync)
         self._ttl = ttl
         self._keyword = keyword  # index.keyword.KeywordIndex
@@ -213,8 +219,9 @@ class RecordHashes:
         with self._lock:
             if self._closed or (self._keeper is not None and self._keeper.is_alive()):
                 return
-            self._keeper = threading.Thread(target=_keep, args=(weakref.ref(self), self._stop),
-                                            name="record-keeper", daemon=False)
+            self._keeper = threading.Thread(
+                target=_keep, args=(weakref.ref(self), self._stop), name="record-keeper", daemon=False
+            )
             self._keeper.start()
 
     def close(self) -> None:

@@ -82,8 +82,9 @@ def meta_upsert(meta: ArticleMeta) -> dict[str, str | int | None]:
 def meta_hash(article: Article) -> str:
     """What a record's metadata was written from (the extraction version included): a re-index
     that reads different metadata from the same text rewrites it without embedding anything."""
-    data = json.dumps([METADATA_VERSION, GROUPING_VERSION, article.title, article.meta.to_json()], sort_keys=True,
-                      ensure_ascii=False)
+    data = json.dumps(
+        [METADATA_VERSION, GROUPING_VERSION, article.title, article.meta.to_json()], sort_keys=True, ensure_ascii=False
+    )
     return hashlib.sha256(data.encode()).hexdigest()[:16]
 
 
@@ -126,8 +127,10 @@ def open_client(store_path: str, chroma_url: str | None):  # noqa: ANN201 - chro
         return chromadb.PersistentClient(path=store_path, settings=chroma_settings)
     except Exception as exc:  # chromadb raises many unrelated types for "cannot reach"
         where = chroma_url or store_path
-        raise StoreUnavailable(f"Cannot open the Chroma store at {where}: {_short(exc)}. "
-                               "Is the server running (chroma run --path DIR), or is the folder writable?") from exc
+        raise StoreUnavailable(
+            f"Cannot open the Chroma store at {where}: {_short(exc)}. "
+            "Is the server running (chroma run --path DIR), or is the folder writable?"
+        ) from exc
 
 
 def _short(exc: Exception) -> str:
@@ -150,8 +153,10 @@ class ChromaStore:
             raise self._unavailable(exc) from exc
 
     def _unavailable(self, exc: Exception) -> StoreUnavailable:
-        return StoreUnavailable(f"The Chroma store at {self._where} failed: {_short(exc)}. "
-                                "Check that the Chroma server is running and reachable, then try again.")
+        return StoreUnavailable(
+            f"The Chroma store at {self._where} failed: {_short(exc)}. "
+            "Check that the Chroma server is running and reachable, then try again."
+        )
 
     def _call(self, fn, *args, **kwargs):  # noqa: ANN001, ANN202
         try:
@@ -164,7 +169,8 @@ class ChromaStore:
                 raise ModelUnavailable(
                     f"The index in the Chroma store at {self._where} holds {sizes[1]}-dimensional vectors, but the "
                     f"embedder now gives {sizes[2]}-dimensional ones: the model behind these settings changed. "
-                    "Restore the model (or embedder_dim), or index into a new store.") from exc
+                    "Restore the model (or embedder_dim), or index into a new store."
+                ) from exc
             raise self._unavailable(exc) from exc
 
     # ----- articles
@@ -177,9 +183,15 @@ class ChromaStore:
         if not got["ids"]:
             return None
         meta, text = got["metadatas"][0], got["documents"][0]
-        return Article(source=meta["source"], title=meta["title"], text=text,
-                       content_hash=meta["content_hash"], root=meta.get("root", ""), meta=meta_from(meta),
-                       story=str(meta.get("story") or ""))
+        return Article(
+            source=meta["source"],
+            title=meta["title"],
+            text=text,
+            content_hash=meta["content_hash"],
+            root=meta.get("root", ""),
+            meta=meta_from(meta),
+            story=str(meta.get("story") or ""),
+        )
 
     def article_count(self) -> int:
         return int(self._call(self._articles.count))
@@ -190,19 +202,38 @@ class ChromaStore:
         items = list(items)
         for i in range(0, len(items), self._max_batch):
             part = items[i : i + self._max_batch]
-            self._call(self._articles.upsert, ids=[article_key(a.source) for a, _ in part],
-                       embeddings=[_ARTICLE_VECTOR] * len(part), documents=[a.text for a, _ in part],
-                       metadatas=[{"source": a.source, "title": a.title, "root": a.root, "content_hash": a.content_hash,
-                                   "chunks": n, "chars": len(a.text), "meta_hash": meta_hash(a), **meta_upsert(a.meta),
-                                   "story": a.story or None}
-                                  for a, n in part])
+            self._call(
+                self._articles.upsert,
+                ids=[article_key(a.source) for a, _ in part],
+                embeddings=[_ARTICLE_VECTOR] * len(part),
+                documents=[a.text for a, _ in part],
+                metadatas=[
+                    {
+                        "source": a.source,
+                        "title": a.title,
+                        "root": a.root,
+                        "content_hash": a.content_hash,
+                        "chunks": n,
+                        "chars": len(a.text),
+                        "meta_hash": meta_hash(a),
+                        **meta_upsert(a.meta),
+                        "story": a.story or None,
+                    }
+                    for a, n in part
+                ],
+            )
 
     def delete_article(self, source: str) -> None:
         self._call(self._articles.delete, ids=[article_key(source)])
 
     # ----- chunks
-    def add_chunks(self, chunks: Sequence[Chunk], vectors: np.ndarray, content_hashes: Sequence[str],
-                   extra: Sequence[dict] | None = None) -> None:
+    def add_chunks(
+        self,
+        chunks: Sequence[Chunk],
+        vectors: np.ndarray,
+        content_hashes: Sequence[str],
+        extra: Sequence[dict] | None = None,
+    ) -> None:
         """Write chunks with their vectors; ``content_hashes[i]`` is chunk i's article text hash,
         ``extra[i]`` more metadata for it (its LSH band keys)."""
         for i in range(0, len(chunks), self._max_batch):
@@ -212,10 +243,21 @@ class ChromaStore:
                 ids=[c.id for c in part],
                 embeddings=vectors[i : i + len(part)],
                 documents=[c.text for c in part],
-                metadatas=[{"source": c.source, "title": c.title, "start": c.start, "end": c.end,
-                            "index": c.index, "content_hash": h, **meta_upsert(c.meta), "group": c.group or None,
-                            "story": c.story or None, **(extra[i + j] if extra else {})}
-                           for j, (c, h) in enumerate(zip(part, content_hashes[i : i + len(part)]))],
+                metadatas=[
+                    {
+                        "source": c.source,
+                        "title": c.title,
+                        "start": c.start,
+                        "end": c.end,
+                        "index": c.index,
+                        "content_hash": h,
+                        **meta_upsert(c.meta),
+                        "group": c.group or None,
+                        "story": c.story or None,
+                        **(extra[i + j] if extra else {}),
+                    }
+                    for j, (c, h) in enumerate(zip(part, content_hashes[i : i + len(part)]))
+                ],
             )
 
     def set_chunk_meta(self, ids: Sequence[str], meta: ArticleMeta, extra: dict[str, dict] | None = None) -> None:
@@ -233,11 +275,24 @@ class ChromaStore:
         clauses = [{key: {"$in": sorted(values)}} for key, values in sorted(wanted.items()) if values]
         if not clauses:
             return []
-        got = self._call(self._chunks.get, where=clauses[0] if len(clauses) == 1 else {"$or": clauses},
-                         include=["documents", "metadatas"])
-        return [Stored(i, m["source"], d, str(m.get("group") or i), str(m.get("story") or ""),
-                       {k: m[k] for k in BAND_KEYS if k in m}, str(m.get("url") or ""))
-                for i, d, m in zip(got["ids"], got["documents"], got["metadatas"]) if d is not None and m is not None]
+        got = self._call(
+            self._chunks.get,
+            where=clauses[0] if len(clauses) == 1 else {"$or": clauses},
+            include=["documents", "metadatas"],
+        )
+        return [
+            Stored(
+                i,
+                m["source"],
+                d,
+                str(m.get("group") or i),
+                str(m.get("story") or ""),
+                {k: m[k] for k in BAND_KEYS if k in m},
+                str(m.get("url") or ""),
+            )
+            for i, d, m in zip(got["ids"], got["documents"], got["metadatas"])
+            if d is not None and m is not None
+        ]
 
     def stories_by_url(self, urls: Sequence[str]) -> dict[str, list[tuple[str, str]]]:
         """For each URL, the (source, story) of the stored articles that carry it."""
@@ -256,10 +311,16 @@ class ChromaStore:
             return {}
         where = {"group": {"$in": groups}}
         narrower = where_of(filters)
-        got = self._call(self._chunks.get, where={"$and": [where, narrower]} if narrower else where,
-                         include=["documents", "metadatas"])
-        return {i: (_chunk(i, d, m), m["content_hash"]) for i, d, m in zip(got["ids"], got["documents"], got["metadatas"])
-                if d is not None and m is not None}
+        got = self._call(
+            self._chunks.get,
+            where={"$and": [where, narrower]} if narrower else where,
+            include=["documents", "metadatas"],
+        )
+        return {
+            i: (_chunk(i, d, m), m["content_hash"])
+            for i, d, m in zip(got["ids"], got["documents"], got["metadatas"])
+            if d is not None and m is not None
+        }
 
     def chunk_ids(self, source: str | None = None) -> set[str]:
         where = {"source": source} if source is not None else None
@@ -285,7 +346,9 @@ class ChromaStore:
         if not ids:
             return {}
         got = self._call(self._chunks.get, ids=list(ids), include=["documents", "metadatas"])
-        return {i: (_chunk(i, d, m), m["content_hash"]) for i, d, m in zip(got["ids"], got["documents"], got["metadatas"])}
+        return {
+            i: (_chunk(i, d, m), m["content_hash"]) for i, d, m in zip(got["ids"], got["documents"], got["metadatas"])
+        }
 
     def query(self, vector: np.ndarray, n: int, filters: Filters | None = None) -> list[tuple[Chunk, str, float]]:
         """Nearest chunks that pass ``filters``: (chunk, content hash, cosine similarity), best first.
@@ -295,26 +358,49 @@ class ChromaStore:
         """
         # No count() first: Chroma returns fewer (or no) results when it holds fewer, and the
         # extra call was a fifth of a warm dense query.
-        got = self._call(self._chunks.query, query_embeddings=[vector], n_results=n, where=where_of(filters),
-                         include=["documents", "metadatas", "distances"])
+        got = self._call(
+            self._chunks.query,
+            query_embeddings=[vector],
+            n_results=n,
+            where=where_of(filters),
+            include=["documents", "metadatas", "distances"],
+        )
         # A deleted chunk can still come back from the vector index without its record (another
         # process deleted it, or one was killed mid-write): it is gone, skip it.
-        return [(_chunk(i, d, m), m["content_hash"], 1.0 - float(dist))
-                for i, d, m, dist in zip(got["ids"][0], got["documents"][0], got["metadatas"][0], got["distances"][0])
-                if d is not None and m is not None]
+        return [
+            (_chunk(i, d, m), m["content_hash"], 1.0 - float(dist))
+            for i, d, m, dist in zip(got["ids"][0], got["documents"][0], got["metadatas"][0], got["distances"][0])
+            if d is not None and m is not None
+        ]
 
     def count(self) -> int:
         return int(self._call(self._chunks.count))
 
 
 def _info(meta: dict) -> ArticleInfo:
-    return ArticleInfo(source=meta["source"], title=meta["title"], root=meta.get("root", ""),
-                       content_hash=meta["content_hash"], chunks=int(meta.get("chunks", 0)),
-                       chars=int(meta.get("chars", 0)), meta=meta_from(meta), meta_hash=str(meta.get("meta_hash", "")),
-                       story=str(meta.get("story") or ""))
+    return ArticleInfo(
+        source=meta["source"],
+        title=meta["title"],
+        root=meta.get("root", ""),
+        content_hash=meta["content_hash"],
+        chunks=int(meta.get("chunks", 0)),
+        chars=int(meta.get("chars", 0)),
+        meta=meta_from(meta),
+        meta_hash=str(meta.get("meta_hash", "")),
+        story=str(meta.get("story") or ""),
+    )
 
 
 def _chunk(chunk_id: str, text: str, meta: dict) -> Chunk:
-    return Chunk(id=chunk_id, source=meta["source"], title=meta["title"], text=text,
-                 start=int(meta["start"]), end=int(meta["end"]), index=int(meta.get("index", 0)), meta=meta_from(meta),
-                 group=str(meta.get("group") or ""), story=str(meta.get("story") or ""))
+    return Chunk(
+        id=chunk_id,
+        source=meta["source"],
+        title=meta["title"],
+        text=text,
+        start=int(meta["start"]),
+        end=int(meta["end"]),
+        index=int(meta.get("index", 0)),
+        meta=meta_from(meta),
+        group=str(meta.get("group") or ""),
+        story=str(meta.get("story") or ""),
+    )

@@ -94,8 +94,9 @@ class Pipeline:
                 # The embedder loads only when something is embedded: `rag remove` never loads it.
                 lazy = _LazyEmbedder(self)
                 chunker = Chunker(lazy.count_tokens, self.settings.chunk_size, self.settings.chunk_overlap)
-                self._indexer = Indexer(self.store, self.keyword, lazy, chunker, self.fingerprint,
-                                        self.settings.embed_batch_size)
+                self._indexer = Indexer(
+                    self.store, self.keyword, lazy, chunker, self.fingerprint, self.settings.embed_batch_size
+                )
             if not self._reconciled:
                 self._hashes.current()  # the records' baseline first: later changes are caught up
                 self._indexer.reconcile()
@@ -111,10 +112,16 @@ class Pipeline:
                 if not self._reconciled:
                     self.indexer  # noqa: B018 - make the keyword index match Chroma once
                 self._retriever = HybridRetriever(
-                    self.store, self.keyword, self.embedder, mode=self.settings.retrieval,
-                    candidates=self.settings.candidates, rrf_k=self.settings.rrf_k,
-                    current_hashes=self._current_hashes, current_meta=self._hashes.metas,
-                    confirm_hashes=self._hashes.confirm)
+                    self.store,
+                    self.keyword,
+                    self.embedder,
+                    mode=self.settings.retrieval,
+                    candidates=self.settings.candidates,
+                    rrf_k=self.settings.rrf_k,
+                    current_hashes=self._current_hashes,
+                    current_meta=self._hashes.metas,
+                    confirm_hashes=self._hashes.confirm,
+                )
             return self._retriever
 
     def _current_hashes(self) -> dict[str, str]:
@@ -172,16 +179,25 @@ class Pipeline:
                 self._changed()
 
     # ----- questions
-    def retrieve(self, question: str, k: int | None = None, *, filters: Filters | None = None,
-                 outlet: str | Sequence[str] | None = None, source: str | Sequence[str] | None = None,
-                 since: str | date | None = None, until: str | date | None = None) -> list[Passage]:
+    def retrieve(
+        self,
+        question: str,
+        k: int | None = None,
+        *,
+        filters: Filters | None = None,
+        outlet: str | Sequence[str] | None = None,
+        source: str | Sequence[str] | None = None,
+        since: str | date | None = None,
+        until: str | date | None = None,
+    ) -> list[Passage]:
         """The best passages; ``outlet``/``source`` (a name or several), ``since``/``until``
         (2023-09-12, 2023-09 or 2023, inclusive) or a ready :class:`Filters` restrict them."""
         chosen = combine_filters(filters, outlet=outlet, source=source, since=since, until=until)
         return self.retrieve_timed(question, k, chosen)[0]
 
-    def retrieve_timed(self, question: str, k: int | None = None,
-                       filters: Filters | None = None) -> tuple[list[Passage], float]:
+    def retrieve_timed(
+        self, question: str, k: int | None = None, filters: Filters | None = None
+    ) -> tuple[list[Passage], float]:
         question = check_question(question)
         if self._hashes.empty():
             raise EmptyStore()
@@ -244,7 +260,7 @@ class Pipeline:
         for start in range(0, len(chunks), 32):
             if self._closed:
                 return
-            passages = [Passage.from_chunk(c, 0.0) for c in chunks[start:start + 32]]
+            passages = [Passage.from_chunk(c, 0.0) for c in chunks[start : start + 32]]
             evidence = Evidence(passages, answerer._embed, answerer._idf, cache=answerer._vectors)  # noqa: SLF001
             if evidence.sentences:
                 evidence.cosines("warm")
@@ -268,10 +284,19 @@ class Pipeline:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
-    def ask(self, question: str, history: Sequence[str] = (), generator: str | None = None, *,
-            top_k: int | None = None, filters: Filters | None = None, outlet: str | Sequence[str] | None = None,
-            source: str | Sequence[str] | None = None, since: str | date | None = None,
-            until: str | date | None = None) -> Answer:
+    def ask(
+        self,
+        question: str,
+        history: Sequence[str] = (),
+        generator: str | None = None,
+        *,
+        top_k: int | None = None,
+        filters: Filters | None = None,
+        outlet: str | Sequence[str] | None = None,
+        source: str | Sequence[str] | None = None,
+        since: str | date | None = None,
+        until: str | date | None = None,
+    ) -> Answer:
         """A grounded answer; ``history`` holds the conversation's earlier user turns. The filters
         are those of :meth:`retrieve`: the answer draws only on passages that pass them."""
         chosen = combine_filters(filters, outlet=outlet, source=source, since=since, until=until)
@@ -282,8 +307,15 @@ class Pipeline:
         assert answer is not None
         return answer
 
-    def ask_stream(self, question: str, history: Sequence[str] = (), generator: str | None = None, *,
-                   top_k: int | None = None, filters: Filters | None = None) -> Iterator[str | Answer]:
+    def ask_stream(
+        self,
+        question: str,
+        history: Sequence[str] = (),
+        generator: str | None = None,
+        *,
+        top_k: int | None = None,
+        filters: Filters | None = None,
+    ) -> Iterator[str | Answer]:
         """Yields text pieces as they are generated, then the final (checked) Answer.
 
         The final answer can differ from the streamed draft: unsupported sentences are
@@ -302,9 +334,15 @@ class Pipeline:
             return None
         return question_period(question, date.today())
 
-    def _stream_in_period(self, question: str, history: Sequence[str], generator: str | None, top_k: int | None,
-                          filters: Filters | None, period: tuple[date | None, date | None, str]
-                          ) -> Iterator[str | Answer]:
+    def _stream_in_period(
+        self,
+        question: str,
+        history: Sequence[str],
+        generator: str | None,
+        top_k: int | None,
+        filters: Filters | None,
+        period: tuple[date | None, date | None, str],
+    ) -> Iterator[str | Answer]:
         """Answer from the articles published in the question's period; when none was, from all
         of them (the period is then reported as not applied, never silently dropped)."""
         since, until, words = period
@@ -318,13 +356,24 @@ class Pipeline:
         answerer = self._answerer_for(generator, top_k, dated, fallback)
         for piece in answerer.stream(question, list(history)):
             if isinstance(piece, Answer):
-                piece = replace(piece, period={"words": words, "since": since.isoformat() if since else None,
-                                               "until": until.isoformat() if until else None,
-                                               "applied": applied["value"]})
+                piece = replace(
+                    piece,
+                    period={
+                        "words": words,
+                        "since": since.isoformat() if since else None,
+                        "until": until.isoformat() if until else None,
+                        "applied": applied["value"],
+                    },
+                )
             yield piece
 
-    def _answerer_for(self, generator: str | None, top_k: int | None = None,  # noqa: ANN202
-                      filters: Filters | None = None, fallback: Callable[[], Filters | None] | None = None):
+    def _answerer_for(
+        self,
+        generator: str | None,
+        top_k: int | None = None,
+        filters: Filters | None = None,
+        fallback: Callable[[], Filters | None] | None = None,
+    ):
         same_generator = generator is None or generator == self.settings.generator
         if same_generator and (top_k is None or top_k == self.settings.top_k) and not filters:
             return self.answerer
@@ -334,8 +383,13 @@ class Pipeline:
         chosen = self.answerer.generator if same_generator else make_generator(settings.with_(generator=generator))
         return self._make_answerer(chosen, settings, filters, fallback)
 
-    def _make_answerer(self, generator, settings: Settings, filters: Filters | None = None,  # noqa: ANN001, ANN202
-                       fallback: Callable[[], Filters | None] | None = None):
+    def _make_answerer(
+        self,
+        generator,
+        settings: Settings,
+        filters: Filters | None = None,
+        fallback: Callable[[], Filters | None] | None = None,
+    ):
         from rag.answer import Answerer
 
         from rag.answer.evidence import VectorCache
@@ -345,14 +399,17 @@ class Pipeline:
                 self._vectors = VectorCache()
         retrieve = self.retrieve_timed
         if filters:  # the answerer retrieves by (question, k); the filters ride along
+
             def retrieve(question: str, k: int) -> tuple[list[Passage], float]:
                 passages, seconds = self.retrieve_timed(question, k, filters)
                 if not passages and fallback is not None:  # nothing passes a period read from the question
                     passages, more = self.retrieve_timed(question, k, fallback())
                     seconds += more
                 return passages, seconds
-        return Answerer(retrieve, self.embedder.embed, self.keyword.idf, generator, settings,
-                        self._answerability, self._vectors)
+
+        return Answerer(
+            retrieve, self.embedder.embed, self.keyword.idf, generator, settings, self._answerability, self._vectors
+        )
 
 
 class _LazyEmbedder:
@@ -369,7 +426,7 @@ class _LazyEmbedder:
     def dim(self) -> int:
         return self._pipeline.embedder.dim
 
-    def embed(self, texts, kind):  # noqa: ANN001, ANN201
+    def embed(self, texts, kind):  # noqa: ANN001
         return self._pipeline.embedder.embed(texts, kind)
 
     def count_tokens(self, text: str) -> int:
@@ -408,8 +465,13 @@ def safe_upload_name(filename: str) -> str:
     return name[:200]
 
 
-def open_store(store: str | Path | None = None, *, chroma_url: str | None = None,
-               settings: Settings | None = None, **overrides: object) -> Pipeline:
+def open_store(
+    store: str | Path | None = None,
+    *,
+    chroma_url: str | None = None,
+    settings: Settings | None = None,
+    **overrides: object,
+) -> Pipeline:
     """Open (creating if needed) a store: a local folder, or a Chroma server by URL."""
     base = settings or Settings()
     changes = dict(overrides)

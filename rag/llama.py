@@ -69,8 +69,13 @@ class NewsRetriever(BaseRetriever):
     :class:`rag.EmptyStore` before anything is indexed).
     """
 
-    def __init__(self, pipeline: PassageSource, k: int | None = None,
-                 callback_manager: CallbackManager | None = None, filters: MetadataFilters | None = None) -> None:
+    def __init__(
+        self,
+        pipeline: PassageSource,
+        k: int | None = None,
+        callback_manager: CallbackManager | None = None,
+        filters: MetadataFilters | None = None,
+    ) -> None:
         super().__init__(callback_manager=callback_manager or CallbackManager([]))
         self._pipeline = pipeline
         self._k = k
@@ -105,8 +110,10 @@ def filters_from_llama(filters: MetadataFilters | None) -> Filters | None:
             since = max(filter(None, (since, low)), default=None)
             until = min(filter(None, (until, high)), default=None)
         else:
-            raise BadInput(f"Unsupported metadata filter {f.key} {f.operator.value} {f.value!r}: use outlet or source "
-                           "with == or in, or published with ==, >=, >, <=, < and an ISO day.")
+            raise BadInput(
+                f"Unsupported metadata filter {f.key} {f.operator.value} {f.value!r}: use outlet or source "
+                "with == or in, or published with ==, >=, >, <=, < and an ISO day."
+            )
     return Filters(outlets=tuple(outlets), sources=tuple(sources), since=since, until=until) or None
 
 
@@ -131,9 +138,16 @@ def node_from_passage(passage: Passage) -> NodeWithScore:
     node = TextNode(
         id_=passage.id,
         text=passage.text,
-        metadata={"source": passage.source, "title": passage.title, "start": passage.start, "end": passage.end,
-                  **passage.meta.to_json(), "group": passage.group, "story": passage.story,
-                  "also_in": [c.to_json() for c in passage.also_in]},
+        metadata={
+            "source": passage.source,
+            "title": passage.title,
+            "start": passage.start,
+            "end": passage.end,
+            **passage.meta.to_json(),
+            "group": passage.group,
+            "story": passage.story,
+            "also_in": [c.to_json() for c in passage.also_in],
+        },
         start_char_idx=passage.start,
         end_char_idx=passage.end,
         excluded_llm_metadata_keys=list(_HIDDEN_FROM_MODELS),
@@ -148,12 +162,19 @@ def passage_from_node(node: NodeWithScore) -> Passage:
     missing = [k for k in META_KEYS if k not in meta]
     if missing:
         raise ValueError(f"Node {node.node.node_id} lacks metadata {missing}: it did not come from NewsRetriever.")
-    return Passage(id=node.node.node_id, source=str(meta["source"]), title=str(meta["title"]),
-                   text=node.node.get_content(), start=int(meta["start"]), end=int(meta["end"]),
-                   score=float(node.score or 0.0),
-                   meta=ArticleMeta(**{k: str(meta.get(k) or "") for k in ARTICLE_KEYS}),
-                   group=str(meta.get("group") or ""), story=str(meta.get("story") or ""),
-                   also_in=tuple(Passage.from_json(c) for c in meta.get("also_in") or ()))
+    return Passage(
+        id=node.node.node_id,
+        source=str(meta["source"]),
+        title=str(meta["title"]),
+        text=node.node.get_content(),
+        start=int(meta["start"]),
+        end=int(meta["end"]),
+        score=float(node.score or 0.0),
+        meta=ArticleMeta(**{k: str(meta.get(k) or "") for k in ARTICLE_KEYS}),
+        group=str(meta.get("group") or ""),
+        story=str(meta.get("story") or ""),
+        also_in=tuple(Passage.from_json(c) for c in meta.get("also_in") or ()),
+    )
 
 
 class LlamaEmbedding(BaseEmbedding):
@@ -196,10 +217,15 @@ class LlamaEmbedding(BaseEmbedding):
         return await asyncio.to_thread(self._get_text_embeddings, texts)
 
 
-def build_query_engine(retriever: BaseRetriever, llm: LLM, *,
-                       response_mode: ResponseMode | str = ResponseMode.COMPACT, streaming: bool = False,
-                       callback_manager: CallbackManager | None = None, **synthesizer_kwargs: Any,
-                       ) -> RetrieverQueryEngine:
+def build_query_engine(
+    retriever: BaseRetriever,
+    llm: LLM,
+    *,
+    response_mode: ResponseMode | str = ResponseMode.COMPACT,
+    streaming: bool = False,
+    callback_manager: CallbackManager | None = None,
+    **synthesizer_kwargs: Any,
+) -> RetrieverQueryEngine:
     """A ``RetrieverQueryEngine`` whose every part is given explicitly.
 
     ``RetrieverQueryEngine.from_args`` would read the global ``Settings`` (callback
@@ -207,7 +233,10 @@ def build_query_engine(retriever: BaseRetriever, llm: LLM, *,
     """
     callbacks = callback_manager or CallbackManager([])
     synthesizer = get_response_synthesizer(
-        llm=llm, callback_manager=callbacks, response_mode=ResponseMode(response_mode), streaming=streaming,
+        llm=llm,
+        callback_manager=callbacks,
+        response_mode=ResponseMode(response_mode),
+        streaming=streaming,
         prompt_helper=PromptHelper.from_llm_metadata(llm.metadata),
         chat_prompt_helper=ChatPromptHelper.from_llm_metadata(llm.metadata),
         **synthesizer_kwargs,
@@ -215,5 +244,11 @@ def build_query_engine(retriever: BaseRetriever, llm: LLM, *,
     return RetrieverQueryEngine(retriever=retriever, response_synthesizer=synthesizer, callback_manager=callbacks)
 
 
-__all__ = ["LlamaEmbedding", "NewsRetriever", "build_query_engine", "filters_from_llama", "node_from_passage",
-           "passage_from_node"]
+__all__ = [
+    "LlamaEmbedding",
+    "NewsRetriever",
+    "build_query_engine",
+    "filters_from_llama",
+    "node_from_passage",
+    "passage_from_node",
+]

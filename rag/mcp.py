@@ -70,11 +70,12 @@ INSTRUCTIONS = (
 
 # ----- what the tools return (their output schemas)
 class MetaInfo(BaseModel):
-    outlet: str = Field(description="The publishing outlet; \"\" when the article does not say (nothing is guessed).")
+    outlet: str = Field(description='The publishing outlet; "" when the article does not say (nothing is guessed).')
     url: str
     author: str
-    published: str = Field(description="ISO 8601 publication date (or date and time) as the article states it; "
-                           "\"\" when unknown.")
+    published: str = Field(
+        description='ISO 8601 publication date (or date and time) as the article states it; "" when unknown.'
+    )
     updated: str = Field(description="ISO 8601 last update, only when later than published.")
 
 
@@ -83,8 +84,9 @@ class PassageHit(BaseModel):
     title: str = Field(description="The article's title.")
     start: int = Field(description="Character offset where the passage starts in the article's cleaned text.")
     end: int = Field(description="Character offset where it ends (exclusive): text == article[start:end].")
-    score: float = Field(description="Retrieval score (fused dense + keyword rank); higher is better, "
-                         "comparable only within one search.")
+    score: float = Field(
+        description="Retrieval score (fused dense + keyword rank); higher is better, comparable only within one search."
+    )
     text: str = Field(description="The passage, verbatim.")
     id: str = Field(description="The passage's id (a content hash).")
     meta: MetaInfo = Field(description="Who published the passage's article, and when.")
@@ -137,34 +139,59 @@ class ArticleSpan(BaseModel):
 
 # ----- the tools' input descriptions
 Query = Annotated[str, Field(description="What to look for: a question or keywords, German or English.")]
-K = Annotated[int, Field(description=f"How many passages to return, 1 to {MAX_K}.",
-                         json_schema_extra={"minimum": 1, "maximum": MAX_K})]
+K = Annotated[
+    int,
+    Field(
+        description=f"How many passages to return, 1 to {MAX_K}.", json_schema_extra={"minimum": 1, "maximum": MAX_K}
+    ),
+]
 _NAMES = {"anyOf": [{"type": "string"}, {"type": "array", "items": {"type": "string"}}]}
 _DAY = "2023-09-12, 2023-09 (the whole month) or 2023 (the whole year)"
-FilterArg = Annotated[dict[str, Any] | None, Field(
-    description="Optional, applied inside the search (k stays full): {\"outlet\": NAME or [NAME, ...], "
-    "\"source\": NAME or [NAME, ...], \"since\": DAY, \"until\": DAY}, any of them; all given must match. "
-    "Outlets and article names as list_articles gives them. An undated article never passes a date filter. "
-    "Other keys are refused.",
-    json_schema_extra={"properties": {
-        "outlet": {**_NAMES, "description": "Only articles from this outlet or these outlets (case does not matter)."},
-        "source": {**_NAMES, "description": "Only these articles (names from list_articles)."},
-        "since": {"type": "string", "description": f"Published on or after this day: {_DAY}."},
-        "until": {"type": "string", "description": f"Published on or before this day: {_DAY}."}}})]
+FilterArg = Annotated[
+    dict[str, Any] | None,
+    Field(
+        description='Optional, applied inside the search (k stays full): {"outlet": NAME or [NAME, ...], '
+        '"source": NAME or [NAME, ...], "since": DAY, "until": DAY}, any of them; all given must match. '
+        "Outlets and article names as list_articles gives them. An undated article never passes a date filter. "
+        "Other keys are refused.",
+        json_schema_extra={
+            "properties": {
+                "outlet": {
+                    **_NAMES,
+                    "description": "Only articles from this outlet or these outlets (case does not matter).",
+                },
+                "source": {**_NAMES, "description": "Only these articles (names from list_articles)."},
+                "since": {"type": "string", "description": f"Published on or after this day: {_DAY}."},
+                "until": {"type": "string", "description": f"Published on or before this day: {_DAY}."},
+            }
+        },
+    ),
+]
 Question = Annotated[str, Field(description="The question, German or English.")]
-History = Annotated[list[str], Field(description="The conversation's earlier user questions, oldest first, "
-                                     "so a follow-up like 'and when?' can be understood. Empty for a new question.")]
+History = Annotated[
+    list[str],
+    Field(
+        description="The conversation's earlier user questions, oldest first, "
+        "so a follow-up like 'and when?' can be understood. Empty for a new question."
+    ),
+]
 Source = Annotated[str, Field(description="The article's name, as list_articles, passages and citations give it.")]
-Offset = Annotated[int | None, Field(description="Character offset into the cleaned text (see chars); "
-                                     "omit start and end for the whole article.", json_schema_extra={"minimum": 0})]
+Offset = Annotated[
+    int | None,
+    Field(
+        description="Character offset into the cleaned text (see chars); omit start and end for the whole article.",
+        json_schema_extra={"minimum": 0},
+    ),
+]
 
 READ_ONLY = ToolAnnotations(read_only_hint=True, destructive_hint=False, idempotent_hint=True, open_world_hint=False)
 
 
 def build_server(pipeline: Pipeline) -> MCPServer:
     """An MCP server whose four tools call ``pipeline``; run it with :func:`serve` (or ``.run()``)."""
-    server = MCPServer(NAME, title="News articles Q&A", instructions=INSTRUCTIONS, version=_version(),
-                       log_level="WARNING")
+    server = MCPServer(
+        NAME, title="News articles Q&A", instructions=INSTRUCTIONS, version=_version(), log_level="WARNING"
+    )
     server.middleware.append(_ArgumentCheck(server))
     top_k = pipeline.settings.top_k
 
@@ -182,8 +209,11 @@ def build_server(pipeline: Pipeline) -> MCPServer:
             return SearchResult(query=query, passages=[_hit(p) for p in pipeline.retrieve(query, k, filters=chosen)])
 
     @server.tool(title="Ask the articles", annotations=READ_ONLY)
-    def ask(question: Question, history: History = [],  # noqa: B006 - the SDK copies defaults
-            filters: FilterArg = None) -> AskResult:
+    def ask(
+        question: Question,
+        history: History = [],  # noqa: B006 - the SDK copies defaults
+        filters: FilterArg = None,
+    ) -> AskResult:
         """Answer a question from the news articles only, with verbatim citations.
 
         Each citation gives the quote, where it stands (source, start, end) and its article's outlet and
@@ -200,8 +230,12 @@ def build_server(pipeline: Pipeline) -> MCPServer:
         """List the indexed articles: name (source), title, length in characters, number of passages, and
         outlet, URL, author and dates (meta; "" where the article does not say)."""
         with _tool_errors():
-            return ArticleList(articles=[ArticleInfo(source=a.source, title=a.title, chars=a.chars, chunks=a.chunks,
-                                                     meta=_meta(a.meta)) for a in pipeline.sources()])
+            return ArticleList(
+                articles=[
+                    ArticleInfo(source=a.source, title=a.title, chars=a.chars, chunks=a.chunks, meta=_meta(a.meta))
+                    for a in pipeline.sources()
+                ]
+            )
 
     @server.tool(title="Read an article", annotations=READ_ONLY)
     def get_article(source: Source, start: Offset = None, end: Offset = None) -> ArticleSpan:
@@ -212,8 +246,14 @@ def build_server(pipeline: Pipeline) -> MCPServer:
         with _tool_errors():
             article = pipeline.article(source)
             first, last = check_span(start, end, len(article.text))
-            return ArticleSpan(source=article.source, title=article.title, start=first, end=last,
-                               chars=len(article.text), text=article.text[first:last])
+            return ArticleSpan(
+                source=article.source,
+                title=article.title,
+                start=first,
+                end=last,
+                chars=len(article.text),
+                text=article.text[first:last],
+            )
 
     return server
 
@@ -237,8 +277,10 @@ def check_span(start: int | None, end: int | None, length: int) -> tuple[int, in
     first = 0 if start is None else start
     last = length if end is None else end
     if not 0 <= first <= last <= length:
-        raise BadInput(f"Offsets start={first}, end={last} are outside the article: use 0 <= start <= end <= "
-                       f"{length} (its length in characters).")
+        raise BadInput(
+            f"Offsets start={first}, end={last} are outside the article: use 0 <= start <= end <= "
+            f"{length} (its length in characters)."
+        )
     return first, last
 
 
@@ -263,7 +305,7 @@ class _ArgumentCheck:
         self._server = server
         self._validators: dict[str, Any] | None = None
 
-    async def __call__(self, ctx: Any, call_next: Any) -> Any:  # noqa: ANN401 - the SDK's middleware signature
+    async def __call__(self, ctx: Any, call_next: Any) -> Any:
         params = ctx.params or {}
         if ctx.method == "tools/call" and isinstance(params.get("name"), str):
             name, arguments = params["name"], params.get("arguments") or {}
@@ -271,10 +313,17 @@ class _ArgumentCheck:
             if validator is not None and isinstance(arguments, dict):
                 problems = sorted(validator.iter_errors(arguments), key=lambda e: list(map(str, e.absolute_path)))
                 if problems:
-                    text = "; ".join(f"{'.'.join(map(str, e.absolute_path)) or 'arguments'}: {e.message}"
-                                     for e in problems)
-                    return CallToolResult(content=[TextContent(type="text", text=one_line(
-                        f"Error executing tool {name}: Invalid arguments: {text}."))], is_error=True)
+                    text = "; ".join(
+                        f"{'.'.join(map(str, e.absolute_path)) or 'arguments'}: {e.message}" for e in problems
+                    )
+                    return CallToolResult(
+                        content=[
+                            TextContent(
+                                type="text", text=one_line(f"Error executing tool {name}: Invalid arguments: {text}.")
+                            )
+                        ],
+                        is_error=True,
+                    )
         return await call_next(ctx)
 
     async def _schemas(self) -> dict[str, Any]:
@@ -299,8 +348,16 @@ def one_line(exc: BaseException) -> str:
 
 
 def _hit(p: Passage) -> PassageHit:
-    return PassageHit(source=p.source, title=p.title, start=p.start, end=p.end, score=round(float(p.score), 6),
-                      text=p.text, id=p.id, meta=_meta(p.meta))
+    return PassageHit(
+        source=p.source,
+        title=p.title,
+        start=p.start,
+        end=p.end,
+        score=round(float(p.score), 6),
+        text=p.text,
+        id=p.id,
+        meta=_meta(p.meta),
+    )
 
 
 def _meta(meta: ArticleMeta) -> MetaInfo:
@@ -309,11 +366,17 @@ def _meta(meta: ArticleMeta) -> MetaInfo:
 
 def _ask_result(answer: Answer) -> AskResult:
     return AskResult(
-        question=answer.question, answer=answer.answer, abstained=answer.abstained,
+        question=answer.question,
+        answer=answer.answer,
+        abstained=answer.abstained,
         confidence=None if answer.confidence is None else round(float(answer.confidence), 4),
-        citations=[CitationOut(n=c.n, quote=c.quote, source=c.source, start=c.start, end=c.end,
-                               meta=_meta(answer.meta_of(c))) for c in answer.citations],
-        language=answer.language, standalone_question=answer.standalone_question)
+        citations=[
+            CitationOut(n=c.n, quote=c.quote, source=c.source, start=c.start, end=c.end, meta=_meta(answer.meta_of(c)))
+            for c in answer.citations
+        ],
+        language=answer.language,
+        standalone_question=answer.standalone_question,
+    )
 
 
 # ----- rag mcp
@@ -364,8 +427,10 @@ def _check_free(host: str, port: int) -> None:
         try:
             probe.bind((host, port))
         except OSError as exc:
-            raise BadInput(f"Cannot listen on {host}:{port} ({exc.strerror}): is another server running? "
-                           "Pick another port with --port.") from None
+            raise BadInput(
+                f"Cannot listen on {host}:{port} ({exc.strerror}): is another server running? "
+                "Pick another port with --port."
+            ) from None
 
 
 __all__ = ["build_server", "serve"]

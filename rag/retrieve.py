@@ -44,10 +44,19 @@ class Retrieval:
 
 
 class HybridRetriever:
-    def __init__(self, store: ChromaStore, keyword: KeywordIndex, embedder: Embedder, *, mode: str = "hybrid",
-                 candidates: int = 30, rrf_k: int = 60, current_hashes: Callable[[], dict[str, str]],
-                 current_meta: Callable[[], dict[str, ArticleMeta]] | None = None,
-                 confirm_hashes: Callable[[set[str]], dict[str, str]] | None = None) -> None:
+    def __init__(
+        self,
+        store: ChromaStore,
+        keyword: KeywordIndex,
+        embedder: Embedder,
+        *,
+        mode: str = "hybrid",
+        candidates: int = 30,
+        rrf_k: int = 60,
+        current_hashes: Callable[[], dict[str, str]],
+        current_meta: Callable[[], dict[str, ArticleMeta]] | None = None,
+        confirm_hashes: Callable[[set[str]], dict[str, str]] | None = None,
+    ) -> None:
         self.store = store
         self.keyword = keyword
         self.embedder = embedder
@@ -77,8 +86,15 @@ class HybridRetriever:
             n, dense_n = n * DEEPER, dense_n * DEEPER
         return Retrieval(self._with_copies(passages, filters), time.perf_counter() - started, weight)
 
-    def _ranked(self, question: str, vector, n: int, dense_n: int, weight: float,  # noqa: ANN001
-                filters: Filters | None) -> tuple[list[Passage], bool]:
+    def _ranked(
+        self,
+        question: str,
+        vector,
+        n: int,
+        dense_n: int,
+        weight: float,
+        filters: Filters | None,
+    ) -> tuple[list[Passage], bool]:
         """Fused candidates, and whether a search came back full (a deeper one could find more)."""
         found: list[tuple[Chunk, str, float]] = []
         hits = []
@@ -91,7 +107,9 @@ class HybridRetriever:
         # Only chunks cut from the text their article's record now holds.
         hashes = self._hashes_for([(c.source, h) for c, h, _ in found] + [(c.source, h) for c, h in got.values()])
         dense = [(c, s) for c, h, s in found if hashes.get(c.source) == h]
-        keyword = [(got[h.id][0], h.score) for h in hits if h.id in got and hashes.get(got[h.id][0].source) == got[h.id][1]]
+        keyword = [
+            (got[h.id][0], h.score) for h in hits if h.id in got and hashes.get(got[h.id][0].source) == got[h.id][1]
+        ]
         full = (vector is not None and len(found) >= dense_n) or len(hits) >= n
         return fuse(dense, keyword, weight, self.rrf_k), full
 
@@ -104,8 +122,11 @@ class HybridRetriever:
         out = []
         for p in passages:
             known = {p.id, *(c.id for c in p.also_in)}
-            extra = [Passage.from_chunk(c, p.score) for i, (c, h) in members.items()
-                     if c.group == p.group and i not in known and hashes.get(c.source) == h]
+            extra = [
+                Passage.from_chunk(c, p.score)
+                for i, (c, h) in members.items()
+                if c.group == p.group and i not in known and hashes.get(c.source) == h
+            ]
             out.append(replace(p, also_in=newest_first([*p.also_in, *extra])) if extra else p)
         return out
 
@@ -145,8 +166,9 @@ def _admitted(records: _Records, filters: Filters) -> frozenset[str]:
     return frozenset(s for s, meta in records.metas.items() if filters.admits(s, meta))
 
 
-def fuse(dense: list[tuple[Chunk, float]], keyword: list[tuple[Chunk, float]], keyword_weight: float,
-         rrf_k: int) -> list[Passage]:
+def fuse(
+    dense: list[tuple[Chunk, float]], keyword: list[tuple[Chunk, float]], keyword_weight: float, rrf_k: int
+) -> list[Passage]:
     """Weighted reciprocal-rank fusion; the dense ranking always has weight 1."""
     scores: dict[str, float] = {}
     chunks: dict[str, Chunk] = {}
@@ -162,8 +184,10 @@ def fuse(dense: list[tuple[Chunk, float]], keyword: list[tuple[Chunk, float]], k
             chunks[chunk.id] = chunk
             keyword_scores[chunk.id] = score
     order = sorted(scores, key=lambda i: (-scores[i], i))
-    return [Passage.from_chunk(chunks[i], scores[i], dense_score=dense_scores.get(i),
-                               keyword_score=keyword_scores.get(i)) for i in order]
+    return [
+        Passage.from_chunk(chunks[i], scores[i], dense_score=dense_scores.get(i), keyword_score=keyword_scores.get(i))
+        for i in order
+    ]
 
 
 def fold_copies(ranked: list[Passage], k: int) -> list[Passage]:

@@ -34,7 +34,6 @@ import base64
 import hmac
 import json
 import logging
-import os
 import socket
 import time
 import uuid
@@ -70,11 +69,13 @@ Generators = Literal["local", "openai", "extractive"]
 
 # ----- bodies (documented in /openapi.json)
 class MetaOut(BaseModel):
-    outlet: str = Field(default="", description="Publishing outlet; \"\" when the article does not say.")
+    outlet: str = Field(default="", description='Publishing outlet; "" when the article does not say.')
     url: str = ""
     author: str = ""
-    published: str = Field(default="", description="ISO 8601 publication date (or date and time) as the article "
-                           "states it; \"\" when unknown.")
+    published: str = Field(
+        default="",
+        description='ISO 8601 publication date (or date and time) as the article states it; "" when unknown.',
+    )
     updated: str = Field(default="", description="ISO 8601 last update, only when later than published.")
 
 
@@ -87,10 +88,15 @@ class PassageOut(BaseModel):
     end: int
     score: float = Field(description="Fused retrieval score; higher is better.")
     meta: MetaOut = Field(default_factory=MetaOut, description="Who published the passage's article, and when.")
-    group: str = Field(default="", description="Near-duplicate group: copies of one passage share it (\"\" if never grouped).")
+    group: str = Field(
+        default="", description='Near-duplicate group: copies of one passage share it ("" if never grouped).'
+    )
     story: str = Field(default="", description="The story of the passage's article (articles sharing a copy or a URL).")
-    also_in: list["PassageOut"] = Field(default_factory=list, description="The other copies of this passage that pass "
-                                      "the filters (other outlets, older versions), newest first; each citable.")
+    also_in: list["PassageOut"] = Field(
+        default_factory=list,
+        description="The other copies of this passage that pass "
+        "the filters (other outlets, older versions), newest first; each citable.",
+    )
 
 
 class CitationOut(BaseModel):
@@ -113,19 +119,27 @@ class AnswerOut(BaseModel):
     standalone_question: str = Field(description="The question after rewriting a follow-up.")
     language: str
     generator: str
-    confidence: float | None = Field(default=None, description="Calibrated probability that the articles answer "
-                                     "the question; it decides answer vs abstention (see docs).")
+    confidence: float | None = Field(
+        default=None,
+        description="Calibrated probability that the articles answer "
+        "the question; it decides answer vs abstention (see docs).",
+    )
     signals: dict[str, float | None] = Field(default_factory=dict, description="The signals that decision saw.")
-    period: dict[str, Any] | None = Field(default=None, description="The publication period read from the question "
-                                          "(words, since, until, applied); applied false: nothing was published "
-                                          "then and all articles were searched.")
+    period: dict[str, Any] | None = Field(
+        default=None,
+        description="The publication period read from the question "
+        "(words, since, until, applied); applied false: nothing was published "
+        "then and all articles were searched.",
+    )
 
 
 class FilterFields(BaseModel):
     """Filters applied inside the search (k stays full); every field is optional."""
 
     outlet: str | list[str] | None = Field(default=None, description="Only these outlets (case does not matter).")
-    source: str | list[str] | None = Field(default=None, description="Only these articles, as GET /v1/articles names them.")
+    source: str | list[str] | None = Field(
+        default=None, description="Only these articles, as GET /v1/articles names them."
+    )
     since: str | None = Field(default=None, description="Published on or after: 2023-09-12, 2023-09 or 2023.")
     until: str | None = Field(default=None, description="Published on or before: 2023-09-12, 2023-09 or 2023.")
 
@@ -137,7 +151,9 @@ class FilterFields(BaseModel):
 
 class RetrieveRequest(FilterFields):
     model_config = ConfigDict(extra="forbid")
-    question: str = Field(description="The question (German or English).", examples=["Wann treffen sich Kim und Putin?"])
+    question: str = Field(
+        description="The question (German or English).", examples=["Wann treffen sich Kim und Putin?"]
+    )
     k: int | None = Field(default=None, ge=1, le=50, description="Number of passages (default: the top_k setting).")
 
 
@@ -149,8 +165,12 @@ class RetrieveResponse(BaseModel):
 
 class AskRequest(FilterFields):
     model_config = ConfigDict(extra="forbid")
-    question: str = Field(description="The question (German or English).", examples=["Wann treffen sich Kim und Putin?"])
-    history: list[str] = Field(default_factory=list, description="Earlier user turns of the conversation, oldest first.")
+    question: str = Field(
+        description="The question (German or English).", examples=["Wann treffen sich Kim und Putin?"]
+    )
+    history: list[str] = Field(
+        default_factory=list, description="Earlier user turns of the conversation, oldest first."
+    )
     generator: Generators | None = Field(default=None, description="Answer generator (default: the server's setting).")
     stream: bool = Field(default=False, description="Server-sent events: `delta` events, then one `answer` event.")
 
@@ -185,7 +205,9 @@ class IndexReportOut(BaseModel):
     unchanged: list[str]
     removed: list[str]
     failed: list[Failure]
-    metadata_only: list[str] = Field(default_factory=list, description="Updated with new metadata, nothing re-embedded.")
+    metadata_only: list[str] = Field(
+        default_factory=list, description="Updated with new metadata, nothing re-embedded."
+    )
     warnings: list[Failure] = Field(default_factory=list, description="Metadata ignored; the article was indexed.")
     chunks: int
     seconds: float
@@ -218,8 +240,11 @@ class ChatMessage(BaseModel):
 class ChatCompletionRequest(BaseModel):
     model_config = ConfigDict(extra="allow")
     model: str = Field(default=MODEL_ID, description=f"Ignored: there is one model, {MODEL_ID!r}.")
-    messages: list[ChatMessage] = Field(min_length=1, description="The last user message is the question; earlier "
-                                        "user messages are the history. System and assistant messages are ignored.")
+    messages: list[ChatMessage] = Field(
+        min_length=1,
+        description="The last user message is the question; earlier "
+        "user messages are the history. System and assistant messages are ignored.",
+    )
     stream: bool = False
 
 
@@ -272,8 +297,11 @@ def create_app(pipeline: Pipeline, *, ui: bool | UiBuilder = True) -> FastAPI:
     app.state.pipeline = pipeline
     pipeline.warm()  # the one start-up: /healthz says ready once it has run (idempotent)
     _add_error_handlers(app)
-    api = APIRouter(prefix="/v1", dependencies=[Depends(_auth_check(pipeline.settings))],
-                    responses={400: {"model": ErrorOut}, 401: {"model": ErrorOut}})
+    api = APIRouter(
+        prefix="/v1",
+        dependencies=[Depends(_auth_check(pipeline.settings))],
+        responses={400: {"model": ErrorOut}, 401: {"model": ErrorOut}},
+    )
     _add_routes(api, pipeline)
     _add_openai_routes(api, pipeline)
     app.include_router(api)
@@ -285,17 +313,24 @@ def create_app(pipeline: Pipeline, *, ui: bool | UiBuilder = True) -> FastAPI:
         ready = pipeline.ready
         if not ready:
             response.status_code = 503
-        return Health(status="ok" if ready else "warming", ready=ready, articles=len(pipeline.sources()),
-                      embedder=settings.embedder, generator=settings.generator)
+        return Health(
+            status="ok" if ready else "warming",
+            ready=ready,
+            articles=len(pipeline.sources()),
+            embedder=settings.embedder,
+            generator=settings.generator,
+        )
 
     builder = _ui_builder(ui)
     app.state.chat_ui = builder is not None
     if builder is not None:
         _mount_chat(app, builder(pipeline), pipeline.settings)
     else:
+
         @app.get("/", include_in_schema=False)
         def root() -> dict[str, str]:
             return {"name": app.title, "docs": "/docs", "openapi": "/openapi.json"}
+
     return app
 
 
@@ -303,16 +338,31 @@ def _add_routes(api: APIRouter, pipeline: Pipeline) -> None:
     @api.post("/retrieve", response_model=RetrieveResponse, tags=["questions"], responses={409: {"model": ErrorOut}})
     def retrieve(body: RetrieveRequest) -> dict[str, Any]:
         filters = body.filters()
-        passages, seconds = (pipeline.retrieve_timed(body.question, body.k, filters) if filters
-                             else pipeline.retrieve_timed(body.question, body.k))
-        return {"question": body.question, "passages": [p.to_json() for p in passages],
-                "timings": {"retrieve_s": round(seconds, 4)}}
+        passages, seconds = (
+            pipeline.retrieve_timed(body.question, body.k, filters)
+            if filters
+            else pipeline.retrieve_timed(body.question, body.k)
+        )
+        return {
+            "question": body.question,
+            "passages": [p.to_json() for p in passages],
+            "timings": {"retrieve_s": round(seconds, 4)},
+        }
 
-    @api.post("/ask", response_model=AnswerOut, tags=["questions"], responses={
-        200: {"description": "The answer; with `stream: true` a text/event-stream of `delta` events "
-              "(`{\"text\": ...}`), then one `answer` event (the answer object) or an `error` event.",
-              "content": {"text/event-stream": {}}},
-        409: {"model": ErrorOut}, 503: {"model": ErrorOut}})
+    @api.post(
+        "/ask",
+        response_model=AnswerOut,
+        tags=["questions"],
+        responses={
+            200: {
+                "description": "The answer; with `stream: true` a text/event-stream of `delta` events "
+                '(`{"text": ...}`), then one `answer` event (the answer object) or an `error` event.',
+                "content": {"text/event-stream": {}},
+            },
+            409: {"model": ErrorOut},
+            503: {"model": ErrorOut},
+        },
+    )
     def ask(body: AskRequest) -> Any:
         history = _history(body.history)
         filters = body.filters()
@@ -325,25 +375,36 @@ def _add_routes(api: APIRouter, pipeline: Pipeline) -> None:
 
     @api.get("/articles", response_model=ArticleList, tags=["articles"])
     def list_articles() -> dict[str, Any]:
-        return {"articles": [{"source": a.source, "title": a.title, "chunks": a.chunks, "chars": a.chars,
-                              "meta": _meta_json(a)} for a in pipeline.sources()]}
+        return {
+            "articles": [
+                {"source": a.source, "title": a.title, "chunks": a.chunks, "chars": a.chars, "meta": _meta_json(a)}
+                for a in pipeline.sources()
+            ]
+        }
 
-    @api.post("/articles", response_model=IndexReportOut, status_code=201, tags=["articles"],
-              responses={200: {"model": IndexReportOut, "description": "Already indexed with this text."}})
+    @api.post(
+        "/articles",
+        response_model=IndexReportOut,
+        status_code=201,
+        tags=["articles"],
+        responses={200: {"model": IndexReportOut, "description": "Already indexed with this text."}},
+    )
     def upload_article(file: UploadFile = File(description="A .txt, .md or .html article.")) -> Any:  # noqa: B008
         data = file.file.read(int(pipeline.settings.max_upload_mb * 1024 * 1024) + 1)  # index_upload refuses more
         report = pipeline.index_upload(file.filename or "", data)
         status = 201 if report.added or report.updated else 200
         return JSONResponse(report.to_json(), status_code=status)
 
-    @api.get("/articles/{source:path}", response_model=ArticleText, tags=["articles"],
-             responses={404: {"model": ErrorOut}})
+    @api.get(
+        "/articles/{source:path}", response_model=ArticleText, tags=["articles"], responses={404: {"model": ErrorOut}}
+    )
     def get_article(source: str) -> dict[str, str]:
         article = pipeline.article(source)
         return {"source": article.source, "title": article.title, "text": article.text, "meta": _meta_json(article)}
 
-    @api.delete("/articles/{source:path}", response_model=Removed, tags=["articles"],
-                responses={404: {"model": ErrorOut}})
+    @api.delete(
+        "/articles/{source:path}", response_model=Removed, tags=["articles"], responses={404: {"model": ErrorOut}}
+    )
     def delete_article(source: str) -> dict[str, str]:
         pipeline.remove(source)
         return {"removed": source}
@@ -359,29 +420,46 @@ def _add_openai_routes(api: APIRouter, pipeline: Pipeline) -> None:
     def models() -> dict[str, Any]:
         return {"object": "list", "data": [{"id": MODEL_ID, "object": "model", "created": 0, "owned_by": APP_NAME}]}
 
-    @api.post("/chat/completions", response_model=ChatCompletion, tags=["openai"], responses={
-        200: {"description": "A chat.completion object; with `stream: true` a text/event-stream of "
-              "chat.completion.chunk objects ending with `data: [DONE]`.", "content": {"text/event-stream": {}}}})
+    @api.post(
+        "/chat/completions",
+        response_model=ChatCompletion,
+        tags=["openai"],
+        responses={
+            200: {
+                "description": "A chat.completion object; with `stream: true` a text/event-stream of "
+                "chat.completion.chunk objects ending with `data: [DONE]`.",
+                "content": {"text/event-stream": {}},
+            }
+        },
+    )
     def chat_completions(body: ChatCompletionRequest) -> Any:
         question, history = conversation(body.messages)
         reply_id, created = f"chatcmpl-{uuid.uuid4().hex}", int(time.time())
         if body.stream:
             stream = pipeline.ask_stream(question, history)
             first = next(stream)  # as in /v1/ask: errors before any output are plain HTTP errors
-            return StreamingResponse(_chat_chunks(first, stream, reply_id, created), media_type="text/event-stream",
-                                     headers=SSE_HEADERS)
+            return StreamingResponse(
+                _chat_chunks(first, stream, reply_id, created), media_type="text/event-stream", headers=SSE_HEADERS
+            )
         answer = pipeline.ask(question, history)
-        return {"id": reply_id, "object": "chat.completion", "created": created, "model": MODEL_ID,
-                "choices": [{"index": 0, "message": {"role": "assistant", "content": with_sources(answer)},
-                             "finish_reason": "stop"}],
-                "citations": answer.to_json()["citations"], "abstained": answer.abstained}
+        return {
+            "id": reply_id,
+            "object": "chat.completion",
+            "created": created,
+            "model": MODEL_ID,
+            "choices": [
+                {"index": 0, "message": {"role": "assistant", "content": with_sources(answer)}, "finish_reason": "stop"}
+            ],
+            "citations": answer.to_json()["citations"],
+            "abstained": answer.abstained,
+        }
 
 
 def conversation(messages: list[ChatMessage]) -> tuple[str, list[str]]:
     """(question, history): the last user message, and the user messages before it."""
     users = [_text(m.content) for m in messages if m.role == "user"]
     if not users:
-        raise BadInput("The messages hold no user message: send the question as {\"role\": \"user\", \"content\": ...}.")
+        raise BadInput('The messages hold no user message: send the question as {"role": "user", "content": ...}.')
     return users[-1], _history(users[:-1])
 
 
@@ -407,7 +485,7 @@ def with_sources(answer: Answer) -> str:
             quote = quote[:QUOTE_CHARS].rsplit(" ", 1)[0] + " …"
         meta = answer.meta_of(c)
         note = ", ".join(x for x in (meta.outlet, meta.date[:10]) if x)
-        lines.append(f"[{c.n}] {c.source}{f' ({note})' if note else ''}: \"{quote}\"")
+        lines.append(f'[{c.n}] {c.source}{f" ({note})" if note else ""}: "{quote}"')
     return "\n".join(lines)
 
 
@@ -451,8 +529,16 @@ async def _ask_events(first: Any, rest: Iterator[Any]) -> AsyncIterator[str]:
 
 async def _chat_chunks(first: Any, rest: Iterator[Any], reply_id: str, created: int) -> AsyncIterator[str]:
     def chunk(delta: dict[str, str], finish: str | None = None, **extra: Any) -> str:
-        return _sse({"id": reply_id, "object": "chat.completion.chunk", "created": created, "model": MODEL_ID,
-                     "choices": [{"index": 0, "delta": delta, "finish_reason": finish}], **extra})
+        return _sse(
+            {
+                "id": reply_id,
+                "object": "chat.completion.chunk",
+                "created": created,
+                "model": MODEL_ID,
+                "choices": [{"index": 0, "delta": delta, "finish_reason": finish}],
+                **extra,
+            }
+        )
 
     yield chunk({"role": "assistant", "content": ""})
     answer, last_ping = None, time.monotonic()
@@ -566,9 +652,18 @@ def _mount_chat(app: FastAPI, blocks: Any, settings: Any) -> None:
 
     auth = (settings.auth_user, settings.auth_password) if settings.auth_user and settings.auth_password else None
     blocks.queue(default_concurrency_limit=2)
-    gr.mount_gradio_app(app, blocks, path="/", auth=auth, ssr_mode=False, mcp_server=False, show_error=False,
-                        max_file_size=int(settings.max_upload_mb * 1024 * 1024), server_name=settings.host,
-                        server_port=settings.port)
+    gr.mount_gradio_app(
+        app,
+        blocks,
+        path="/",
+        auth=auth,
+        ssr_mode=False,
+        mcp_server=False,
+        show_error=False,
+        max_file_size=int(settings.max_upload_mb * 1024 * 1024),
+        server_name=settings.host,
+        server_port=settings.port,
+    )
 
 
 # ----- rag serve
@@ -602,12 +697,16 @@ def _check_free(host: str, port: int) -> None:
     try:
         infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
     except socket.gaierror as exc:
-        raise BadInput(f"Cannot bind {host!r}: {exc.strerror}. Use an address of this machine, e.g. 127.0.0.1.") from None
+        raise BadInput(
+            f"Cannot bind {host!r}: {exc.strerror}. Use an address of this machine, e.g. 127.0.0.1."
+        ) from None
     family, _, _, _, address = infos[0]
     with socket.socket(family, socket.SOCK_STREAM) as probe:
         probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             probe.bind(address)
         except OSError as exc:
-            raise BadInput(f"Cannot listen on {host}:{port} ({exc.strerror}): is another server running? "
-                           "Pick another port with --port.") from None
+            raise BadInput(
+                f"Cannot listen on {host}:{port} ({exc.strerror}): is another server running? "
+                "Pick another port with --port."
+            ) from None

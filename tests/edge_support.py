@@ -27,9 +27,21 @@ class ChromaProcess:
         if not chroma.exists():
             pytest.skip(f"{chroma} not found (chromadb's server CLI)")
         with self._log.open("w") as log:
-            self._proc = subprocess.Popen([str(chroma), "run", "--path", str(self.folder / "chroma-data"), "--host",
-                                           "127.0.0.1", "--port", str(self.port)], stdout=log,
-                                          stderr=subprocess.STDOUT, env=clean_env())
+            self._proc = subprocess.Popen(
+                [
+                    str(chroma),
+                    "run",
+                    "--path",
+                    str(self.folder / "chroma-data"),
+                    "--host",
+                    "127.0.0.1",
+                    "--port",
+                    str(self.port),
+                ],
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                env=clean_env(),
+            )
         wait_until_up(self._proc, f"{self.url}/api/v2/heartbeat", self._log, "chroma run", 60)
         return self
 
@@ -53,8 +65,9 @@ class McpHttpProcess:
 
     def __enter__(self) -> McpHttpProcess:
         with self._log.open("w") as log:
-            self._proc = subprocess.Popen(self._argv, cwd=self._cwd, env=self._env, stdout=log,
-                                          stderr=subprocess.STDOUT)
+            self._proc = subprocess.Popen(
+                self._argv, cwd=self._cwd, env=self._env, stdout=log, stderr=subprocess.STDOUT
+            )
         deadline = time.monotonic() + self._timeout
         while True:
             if self._proc.poll() is not None:

@@ -33,12 +33,12 @@ class FixedAnswerability:
     def __init__(self, answer: bool) -> None:
         self.answer = answer
 
-    def decide(self, signals, kind: str, language: str, embedder: str):  # noqa: ANN001, ANN201
+    def decide(self, signals, kind: str, language: str, embedder: str):
         from rag.answer.decision import Decision
 
         return Decision(self.answer, 1.0 if self.answer else 0.0, 0.5)
 
-    def rank_weights(self, embedder: str):  # noqa: ANN201
+    def rank_weights(self, embedder: str):
         from rag.answer.evidence import RankWeights
 
         return RankWeights()
@@ -51,15 +51,16 @@ class ScriptedReader(ScriptedGenerator):
     """A reader with logits: ``choose`` returns scripted option probabilities from a function
     of the numbered sentences it is shown (like the local LLM's first-token distribution)."""
 
-    def __init__(self, pick: Callable[[list[str]], list[float]], reply: str = "", name: str = "reader",
-                 verify: float = 0.9) -> None:
+    def __init__(
+        self, pick: Callable[[list[str]], list[float]], reply: str = "", name: str = "reader", verify: float = 0.9
+    ) -> None:
         super().__init__(reply, name)
         self.pick = pick
         self.verify = verify  # P(yes) of the yes/no check after the pick
         self.shown: list[list[str]] = []
         self.checked: list[str] = []  # the check questions asked
 
-    def choose(self, messages, prefix: str, options):  # noqa: ANN001, ANN201
+    def choose(self, messages, prefix: str, options):
         from rag.answer.prompts import VERIFY_OPTIONS
 
         if tuple(options) in VERIFY_OPTIONS.values():
@@ -69,11 +70,11 @@ class ScriptedReader(ScriptedGenerator):
         self.shown.append(lines)
         return self.pick(lines)
 
-    def continue_reply(self, messages, prefix: str, max_tokens: int, stop=("\n",)):  # noqa: ANN001, ANN201
+    def continue_reply(self, messages, prefix: str, max_tokens: int, stop=("\n",)):
         self.requests.append(prefix)
         yield from self.generate_text(self.reply)
 
     @staticmethod
-    def generate_text(text: str):  # noqa: ANN205
+    def generate_text(text: str):
         for i in range(0, len(text), 7):
             yield text[i : i + 7]

@@ -27,7 +27,8 @@ def assert_consistent(pipeline: Pipeline) -> dict[str, int]:
     assert len(keyword_rows) == len(set(keyword_rows)), "duplicate rows in the keyword index"
     assert set(ids) == keyword_memory == set(keyword_rows), (
         f"Chroma and keyword index differ: {len(set(ids) - keyword_memory)} missing from keyword, "
-        f"{len(keyword_memory - set(ids))} orphaned in keyword")
+        f"{len(keyword_memory - set(ids))} orphaned in keyword"
+    )
 
     infos = {a.source: a for a in pipeline.sources()}
     articles = {source: pipeline.article(source) for source in infos}
@@ -43,7 +44,9 @@ def assert_consistent(pipeline: Pipeline) -> dict[str, int]:
         assert cid == chunk_id(source, start, text, meta["content_hash"])
         per_article[source] += 1
     for source, info in infos.items():
-        assert per_article[source] == info.chunks, f"{source!r}: record says {info.chunks}, store has {per_article[source]}"
+        assert per_article[source] == info.chunks, (
+            f"{source!r}: record says {info.chunks}, store has {per_article[source]}"
+        )
         assert info.chars == len(articles[source].text)
     assert sum(per_article.values()) == len(ids)
     return dict(per_article)

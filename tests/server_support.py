@@ -18,8 +18,13 @@ SUBMARINE = "Das Gefährt könne bis zu zehn Raketen mit Nuklearsprengköpfen tr
 
 def make_pipeline(base: Path, generator: Any = None, **settings: Any) -> Pipeline:
     """A pipeline over ``base/store`` (not indexed yet); ``generator`` injects a fake LLM."""
-    options = {"store": base / "store", "cache_dir": base / "cache", "embedder": "fake", "generator": "extractive",
-               **settings}
+    options = {
+        "store": base / "store",
+        "cache_dir": base / "cache",
+        "embedder": "fake",
+        "generator": "extractive",
+        **settings,
+    }
     return Pipeline(Settings(**options), generator=generator)
 
 
@@ -37,8 +42,9 @@ class LiveServer:
 
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
-        config = uvicorn.Config(app, host="127.0.0.1", port=self.port, log_level="warning", lifespan="on",
-                                timeout_graceful_shutdown=2)
+        config = uvicorn.Config(
+            app, host="127.0.0.1", port=self.port, log_level="warning", lifespan="on", timeout_graceful_shutdown=2
+        )
         self._server = uvicorn.Server(config)
         self._thread = threading.Thread(target=self._server.run, name=f"uvicorn-{self.port}", daemon=True)
         self._timeout = startup_timeout
@@ -65,7 +71,7 @@ class LiveServer:
         self._thread.join(timeout=15)
 
 
-def sse_events(response) -> list[tuple[str, str]]:  # noqa: ANN001 - httpx.Response
+def sse_events(response) -> list[tuple[str, str]]:
     """(event, data) pairs of a text/event-stream response, data lines joined."""
     events, event, data = [], "message", []
     for line in response.iter_lines():

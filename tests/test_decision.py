@@ -10,8 +10,14 @@ from rag.answer.decision import CALIBRATION_FILE, FEATURES, Answerability, Model
 
 
 def model(threshold: float = 0.5) -> Model:
-    return Model(features=("dense_top", "llm_none"), mean=(0.8, 0.5), scale=(0.05, 0.25), weights=(2.0, -3.0),
-                 bias=0.5, threshold=threshold)
+    return Model(
+        features=("dense_top", "llm_none"),
+        mean=(0.8, 0.5),
+        scale=(0.05, 0.25),
+        weights=(2.0, -3.0),
+        bias=0.5,
+        threshold=threshold,
+    )
 
 
 def test_probability_is_the_logistic_of_the_standardized_signals() -> None:
@@ -72,8 +78,13 @@ def test_relative_days_get_the_date_the_article_makes_certain() -> None:
     wednesday = article_day("2023-09-13T10:00+02:00")
     assert wednesday == date(2023, 9, 13) and article_day("", "2023-09-14") == date(2023, 9, 14)
     assert absolute_days("Kim traf gestern ein.", wednesday, "de") == "Kim traf gestern (12. September 2023) ein."
-    assert absolute_days("Heute Morgen sprach Putin.", wednesday, "de") == "Heute Morgen (13. September 2023) sprach Putin."
-    assert absolute_days("Am vergangenen Dienstag kam er.", wednesday, "de").endswith("Dienstag (12. September 2023) kam er.")
+    assert (
+        absolute_days("Heute Morgen sprach Putin.", wednesday, "de")
+        == "Heute Morgen (13. September 2023) sprach Putin."
+    )
+    assert absolute_days("Am vergangenen Dienstag kam er.", wednesday, "de").endswith(
+        "Dienstag (12. September 2023) kam er."
+    )
     assert "Montag (18. September 2023)" in absolute_days("Am kommenden Montag reist er ab.", wednesday, "de")
     assert "(" not in absolute_days("Am Dienstag kam Kim an.", wednesday, "de")  # last or next Tuesday: not certain
     assert absolute_days("gestern (12. September) kam er", wednesday, "de") == "gestern (12. September) kam er"

@@ -23,12 +23,17 @@ from tests.dedup_pairs import copies, fixture_texts, measure
 LEAD = "Die Havelbrücke in Rathenow ist seit Dienstagmorgen für den gesamten Verkehr gesperrt."
 
 
-@pytest.mark.parametrize(("text", "expected"), [
-    ("Die Reparatur soll rund 4,5 Millionen Euro kosten.", ["die", "reparatur", "soll", "rund", "4", "5", "millionen",
-                                                           "euro", "kosten"]),
-    ("**18 Millionen Euro** – B 188!", ["18", "millionen", "euro", "b", "188"]),
-    ("", []),
-])
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        (
+            "Die Reparatur soll rund 4,5 Millionen Euro kosten.",
+            ["die", "reparatur", "soll", "rund", "4", "5", "millionen", "euro", "kosten"],
+        ),
+        ("**18 Millionen Euro** – B 188!", ["18", "millionen", "euro", "b", "188"]),
+        ("", []),
+    ],
+)
 def test_words_keep_numbers_and_drop_markup(text: str, expected: list[str]) -> None:
     assert words(text) == expected
 
@@ -56,8 +61,11 @@ def test_copies_group_in_one_run_in_order() -> None:
     texts = fixture_texts()
     original = texts["havelland-kurier-havelbruecke.html"]
     made = copies(original)
-    articles = [("a.html", "", [("c-a", original)]), ("b.txt", "", [("c-b", made["shortened"])]),
-                ("c.txt", "", [("c-c", texts["radio-nordost-havelbruecke.txt"])])]
+    articles = [
+        ("a.html", "", [("c-a", original)]),
+        ("b.txt", "", [("c-b", made["shortened"])]),
+        ("c.txt", "", [("c-c", texts["radio-nordost-havelbruecke.txt"])]),
+    ]
     out = assign(articles, lambda wanted: [], lambda urls: {})
     assert out["c-a"].group == out["c-b"].group == "c-a"  # the first copy starts the group
     assert out["c-b"].story == out["c-a"].story == story_id("a.html")
@@ -77,8 +85,11 @@ def test_a_stored_copy_and_a_url_decide_group_and_story() -> None:
     assert out["n"].group == "g-old" and out["n"].story == "s-old"
     assert len(asked) == 1 and set(asked[0]) == set(BAND_KEYS)
     # Its own older text is never its copy; a stored article with its URL gives the story.
-    out = assign([("old.txt", "https://x.example/a", [("n2", text)])], lookup,
-                 lambda urls: {"https://x.example/a": [("other.txt", "s-url")]})
+    out = assign(
+        [("old.txt", "https://x.example/a", [("n2", text)])],
+        lookup,
+        lambda urls: {"https://x.example/a": [("other.txt", "s-url")]},
+    )
     assert out["n2"].group == "n2" and out["n2"].story == "s-url"
 
 

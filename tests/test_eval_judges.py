@@ -20,8 +20,10 @@ from eval.judges import (
     yes_share,
 )
 
-PASSAGE = ("Am Dienstagmorgen (12. September) rollte der gepanzerte, grüne Zug des nordkoreanischen Machthabers "
-           "über die russische Grenze. Kremlsprecher Dmitri Peskow bestätigte die Ankunft von Kim Jong-un.")
+PASSAGE = (
+    "Am Dienstagmorgen (12. September) rollte der gepanzerte, grüne Zug des nordkoreanischen Machthabers "
+    "über die russische Grenze. Kremlsprecher Dmitri Peskow bestätigte die Ankunft von Kim Jong-un."
+)
 
 
 @pytest.mark.parametrize(
@@ -125,9 +127,22 @@ def _server(payload: dict, seen: list) -> httpx.Client:
 
 def test_openai_yes_no_reads_logprobs():
     seen: list = []
-    payload = {"choices": [{"message": {"content": "Ja"}, "logprobs": {"content": [
-        {"token": "Ja", "logprob": -0.2, "top_logprobs": [{"token": "Ja", "logprob": -0.2},
-                                                          {"token": "Nein", "logprob": -1.8}]}]}}]}
+    payload = {
+        "choices": [
+            {
+                "message": {"content": "Ja"},
+                "logprobs": {
+                    "content": [
+                        {
+                            "token": "Ja",
+                            "logprob": -0.2,
+                            "top_logprobs": [{"token": "Ja", "logprob": -0.2}, {"token": "Nein", "logprob": -1.8}],
+                        }
+                    ]
+                },
+            }
+        ]
+    }
     model = OpenAIYesNo("http://judge.test/v1", "m", client=_server(payload, seen))
     p = model.yes_probability(judge_messages("a", "b"))
     assert p == pytest.approx(0.832, abs=1e-3)

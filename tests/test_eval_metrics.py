@@ -89,8 +89,18 @@ def test_ndcg_at_10(ranked, relevant, expected):
 
 def test_ranking_metrics_has_every_key():
     got = ranking_metrics(["b", "a"], {"a"})
-    assert set(got) == {"hit@1", "hit@3", "hit@5", "hit@10", "recall@1", "recall@3", "recall@5", "recall@10",
-                        "mrr@10", "ndcg@10"}
+    assert set(got) == {
+        "hit@1",
+        "hit@3",
+        "hit@5",
+        "hit@10",
+        "recall@1",
+        "recall@3",
+        "recall@5",
+        "recall@10",
+        "mrr@10",
+        "ndcg@10",
+    }
     assert got["hit@1"] == 0.0 and got["hit@3"] == 1.0 and got["mrr@10"] == 0.5
 
 
@@ -112,10 +122,16 @@ def test_normalize_answer(text, expected):
 @pytest.mark.parametrize(
     ("passages", "evidence", "expected"),
     [
-        (["Vorher. Die USA würden nicht zögern, neue Sanktionen zu verhängen. Danach."],
-         "Die USA würden nicht zögern, neue Sanktionen zu verhängen.", 1.0),
-        (["x", "Kremlsprecher Dmitri Peskow gegenüber Interfax: \"Ich bestätige das.\""],
-         "Dmitri Peskow gegenüber Interfax: „Ich bestätige das.“", 1.0),  # quotes differ
+        (
+            ["Vorher. Die USA würden nicht zögern, neue Sanktionen zu verhängen. Danach."],
+            "Die USA würden nicht zögern, neue Sanktionen zu verhängen.",
+            1.0,
+        ),
+        (
+            ["x", 'Kremlsprecher Dmitri Peskow gegenüber Interfax: "Ich bestätige das."'],
+            "Dmitri Peskow gegenüber Interfax: „Ich bestätige das.“",
+            1.0,
+        ),  # quotes differ
         (["Die USA würden nicht zögern"], "Die USA würden nicht zögern, neue Sanktionen zu verhängen.", 0.0),
         ([], "irgendwas", 0.0),
         (["irgendwas"], "", 0.0),

@@ -24,9 +24,11 @@ PNG = b"\x89PNG\r\n\x1a\n"
 def small_gold(tmp_path, n_answerable: int = 4, n_unanswerable: int = 2):
     """The first answerable and unanswerable gold questions, plus one follow-up."""
     gold = load_gold()
-    rows = ([i for i in gold.items if i.answerable and not i.history][:n_answerable]
-            + [i for i in gold.items if i.history][:1]
-            + [i for i in gold.items if not i.answerable][:n_unanswerable])
+    rows = (
+        [i for i in gold.items if i.answerable and not i.history][:n_answerable]
+        + [i for i in gold.items if i.history][:1]
+        + [i for i in gold.items if not i.answerable][:n_unanswerable]
+    )
     path = tmp_path / "small.jsonl"
     path.write_text("".join(json.dumps(i.to_json(), ensure_ascii=False) + "\n" for i in rows), encoding="utf-8")
     return path
@@ -91,12 +93,30 @@ def test_cli_run_and_compare(tmp_path, settings, capsys):
     gold = small_gold(tmp_path)
     store = tmp_path / "store"
     ctx = Context(settings)
-    assert run(_args("--dataset", str(gold), "--eval-store", str(store), "--out", str(tmp_path / "a"),
-                     "--no-plots"), ctx) == 0
+    assert (
+        run(_args("--dataset", str(gold), "--eval-store", str(store), "--out", str(tmp_path / "a"), "--no-plots"), ctx)
+        == 0
+    )
     out = capsys.readouterr().out
     assert "retrieval hit@1" in out and "citation precision" in out and "judge lexical" in out
-    assert run(_args("--dataset", str(gold), "--eval-store", str(store), "--out", str(tmp_path / "b"),
-                     "--retrieval", "keyword", "--retrieval-only", "--no-plots"), ctx) == 0
+    assert (
+        run(
+            _args(
+                "--dataset",
+                str(gold),
+                "--eval-store",
+                str(store),
+                "--out",
+                str(tmp_path / "b"),
+                "--retrieval",
+                "keyword",
+                "--retrieval-only",
+                "--no-plots",
+            ),
+            ctx,
+        )
+        == 0
+    )
     capsys.readouterr()
     assert run(_args("--compare", str(tmp_path / "a"), str(tmp_path / "b" / "report.json")), ctx) == 0
     table = capsys.readouterr().out
@@ -119,12 +139,19 @@ def test_cli_compare_unreadable_report_is_bad_input(tmp_path, settings):
 
 
 def test_compare_prints_signed_deltas():
-    a = {"dataset": {"name": "gold", "questions": 2}, "metrics": {"answers": {"contains": 0.5, "false_abstention_rate": 0.2}}}
-    b = {"dataset": {"name": "gold", "questions": 2}, "metrics": {"answers": {"contains": 0.75, "false_abstention_rate": 0.3},
-                                                                  "retrieval": {"hit@1": 1.0}}}
+    a = {
+        "dataset": {"name": "gold", "questions": 2},
+        "metrics": {"answers": {"contains": 0.5, "false_abstention_rate": 0.2}},
+    }
+    b = {
+        "dataset": {"name": "gold", "questions": 2},
+        "metrics": {"answers": {"contains": 0.75, "false_abstention_rate": 0.3}, "retrieval": {"hit@1": 1.0}},
+    }
     lines = {line.split()[0]: line for line in compare(a, b).splitlines() if line.startswith(("answers", "retrieval"))}
     assert "+0.250" in lines["answers.contains"] and lines["answers.contains"].endswith("better")
-    assert "+0.100" in lines["answers.false_abstention_rate"] and lines["answers.false_abstention_rate"].endswith("worse")
+    assert "+0.100" in lines["answers.false_abstention_rate"] and lines["answers.false_abstention_rate"].endswith(
+        "worse"
+    )
     assert "–" in lines["retrieval.hit@1"]
 
 
@@ -137,8 +164,11 @@ def test_flatten_keeps_numbers_only():
     [
         ({"gold.retrieval.hit@1": 0.8}, {"gold.retrieval.hit@1": {"min": 0.75}}, []),
         ({"gold.retrieval.hit@1": 0.7}, {"gold.retrieval.hit@1": {"min": 0.75}}, ["gold.retrieval.hit@1"]),
-        ({"gold.answers.false_abstention_rate": 0.4}, {"gold.answers.false_abstention_rate": {"max": 0.3}},
-         ["gold.answers.false_abstention_rate"]),
+        (
+            {"gold.answers.false_abstention_rate": 0.4},
+            {"gold.answers.false_abstention_rate": {"max": 0.3}},
+            ["gold.answers.false_abstention_rate"],
+        ),
         ({}, {"xquad-de.retrieval.recall@5": {"min": 0.9}}, ["xquad-de.retrieval.recall@5"]),
     ],
 )
@@ -147,8 +177,11 @@ def test_gate_check(measured, thresholds, failing):
 
 
 def test_thresholds_sit_below_measured_by_margin_or_one_question():
-    measured = {"xquad-de.retrieval.recall@1": 0.912, "gold.answers.abstention_accuracy": 0.75,
-                "gold.answers.false_abstention_rate": 0.2}
+    measured = {
+        "xquad-de.retrieval.recall@1": 0.912,
+        "gold.answers.abstention_accuracy": 0.75,
+        "gold.answers.false_abstention_rate": 0.2,
+    }
     sizes = {"xquad-de": 300, "answers.abstention_accuracy": 12, "answers.false_abstention_rate": 52}
     got = thresholds_for(measured, sizes, 0.03)
     assert got["xquad-de.retrieval.recall@1"]["min"] == 0.88
@@ -161,6 +194,11 @@ def test_lexical_judge_is_named_in_the_report(tmp_path, settings):
     from eval.datasets import load_gold as load
 
     dataset = load(small_gold(tmp_path, 2, 1))
-    report = evaluate(dataset, open_pipeline(dataset, tmp_path / "s", settings=settings), generator="extractive",
-                      judge=LexicalJudge(), progress=False)
+    report = evaluate(
+        dataset,
+        open_pipeline(dataset, tmp_path / "s", settings=settings),
+        generator="extractive",
+        judge=LexicalJudge(),
+        progress=False,
+    )
     assert report["judge"] == "lexical" and "calibration" not in report

@@ -31,8 +31,7 @@ from tests.server_support import LiveServer
 K = 5
 BRIDGE_Q = "Wie lang ist die Umleitung wegen der gesperrten Havelbrücke in Rathenow?"
 POOL_Q = "Wie viel kostet das neue Hallenbad in Cottbus?"
-STORE_OPTIONS = {"embedder": "fake", "generator": "extractive", "chunk_size": 40, "chunk_overlap": 0,
-                 "candidates": K}
+STORE_OPTIONS = {"embedder": "fake", "generator": "extractive", "chunk_size": 40, "chunk_overlap": 0, "candidates": K}
 
 
 def options(base: Path, **more: object) -> dict:
@@ -82,8 +81,9 @@ def test_date_range_and_undated(news: Pipeline) -> None:
     assert news.retrieve("Radweg nach Falkensee", 3, source=letter)[0].source == letter
     assert all(p.source != letter for p in news.retrieve("Radweg nach Falkensee", K, since="1900"))
     # a day filter compares the article's date (publication, else last update)
-    stand_only = news.retrieve(BRIDGE_Q, K, source="radio-nordost-havelbruecke.txt", since="2023-09-12",
-                               until="2023-09-12")
+    stand_only = news.retrieve(
+        BRIDGE_Q, K, source="radio-nordost-havelbruecke.txt", since="2023-09-12", until="2023-09-12"
+    )
     assert stand_only and stand_only[0].meta.published == "" and stand_only[0].meta.updated.startswith("2023-09-12")
 
 
@@ -95,10 +95,14 @@ def test_source_and_combined_filters(news: Pipeline) -> None:
     assert news.retrieve(POOL_Q, K, outlet="Keine Zeitung") == []
 
 
-@pytest.mark.parametrize(("given", "needle"), [
-    ({"since": "2024-13"}, "since"), ({"until": "letzte Woche"}, "until"),
-    ({"since": "2024-02", "until": "2024-01"}, "after the until"),
-])
+@pytest.mark.parametrize(
+    ("given", "needle"),
+    [
+        ({"since": "2024-13"}, "since"),
+        ({"until": "letzte Woche"}, "until"),
+        ({"since": "2024-02", "until": "2024-01"}, "after the until"),
+    ],
+)
 def test_bad_filter_values_are_bad_input(news: Pipeline, given: dict, needle: str) -> None:
     with pytest.raises(BadInput, match=needle):
         news.retrieve(POOL_Q, K, **given)
@@ -142,7 +146,7 @@ def test_keyword_search_masks_before_taking_k(tmp_path: Path) -> None:
 
 # ----- the CLI
 @pytest.fixture
-def cli_store(cli, tmp_path: Path) -> list[str]:  # noqa: ANN001
+def cli_store(cli, tmp_path: Path) -> list[str]:
     toml = tmp_path / "rag.toml"
     lines = [f'store = "{tmp_path / "store"}"', f'cache_dir = "{tmp_path / "cache"}"']
     lines += [f"{k} = {v!r}".replace("'", '"') for k, v in STORE_OPTIONS.items()]
@@ -152,7 +156,7 @@ def cli_store(cli, tmp_path: Path) -> list[str]:  # noqa: ANN001
     return args
 
 
-def test_cli_filters(cli, cli_store: list[str]) -> None:  # noqa: ANN001
+def test_cli_filters(cli, cli_store: list[str]) -> None:
     result = cli(*cli_store, "retrieve", BRIDGE_Q, "-k", K, "--outlet", "Radio Nordost", "--json")
     assert result.code == 0, result.err
     body = result.json()
@@ -167,8 +171,16 @@ def test_cli_filters(cli, cli_store: list[str]) -> None:  # noqa: ANN001
     answer = asked.json()
     assert answer["passages"] and all(p["meta"]["published"].startswith("2024-01-17") for p in answer["passages"])
 
-    lines = cli(*cli_store, "retrieve", "-", "--outlet", "Elbtal Nachrichten", "-k", 2,
-                stdin=f"{BRIDGE_Q}\nPegel der Elbe in Dresden\n").json_lines()
+    lines = cli(
+        *cli_store,
+        "retrieve",
+        "-",
+        "--outlet",
+        "Elbtal Nachrichten",
+        "-k",
+        2,
+        stdin=f"{BRIDGE_Q}\nPegel der Elbe in Dresden\n",
+    ).json_lines()
     assert [len(r["passages"]) for r in lines] == [2, 2]
     assert {p["meta"]["outlet"] for r in lines for p in r["passages"]} == {"Elbtal Nachrichten"}
 
@@ -176,7 +188,7 @@ def test_cli_filters(cli, cli_store: list[str]) -> None:  # noqa: ANN001
     assert bad.code == BadInput.exit_code and "since" in bad.err and bad.out == ""
 
 
-def test_cli_sources_json_has_meta(cli, cli_store: list[str]) -> None:  # noqa: ANN001
+def test_cli_sources_json_has_meta(cli, cli_store: list[str]) -> None:
     rows = {r["source"]: r for r in cli(*cli_store, "sources", "--json").json()}
     assert rows["baltic-morning-post-port.html"]["meta"]["outlet"] == "Baltic Morning Post"
     assert rows["leserbrief-radweg.txt"]["meta"] == {k: "" for k in ("outlet", "url", "author", "published", "updated")}
@@ -190,8 +202,10 @@ def test_http_filters(news: Pipeline) -> None:
         passages = r.json()["passages"]
         assert len(passages) == K and {p["meta"]["outlet"] for p in passages} == {"Radio Nordost"}
 
-        r = client.post("/v1/retrieve", json={"question": POOL_Q, "k": K, "since": "2024-01", "until": "2024-01-31",
-                                              "source": list(POOL)})
+        r = client.post(
+            "/v1/retrieve",
+            json={"question": POOL_Q, "k": K, "since": "2024-01", "until": "2024-01-31", "source": list(POOL)},
+        )
         assert {p["source"] for p in r.json()["passages"]} <= set(POOL)
 
         r = client.post("/v1/ask", json={"question": POOL_Q, "outlet": ["Spreewald Zeitung"]})
@@ -217,23 +231,29 @@ def test_llama_metadata_filters(news: Pipeline) -> None:
     assert all(n.node.metadata["published"] or n.node.metadata["updated"] for n in nodes)
     assert "Radio Nordost" in nodes[0].node.get_content(metadata_mode="llm")
 
-    january = MetadataFilters(filters=[
-        MetadataFilter(key="published", value="2024-01-01", operator=FilterOperator.GTE),
-        MetadataFilter(key="published", value="2024-02-01", operator=FilterOperator.LT),
-        MetadataFilter(key="source", value=list(POOL), operator=FilterOperator.IN),
-    ])
+    january = MetadataFilters(
+        filters=[
+            MetadataFilter(key="published", value="2024-01-01", operator=FilterOperator.GTE),
+            MetadataFilter(key="published", value="2024-02-01", operator=FilterOperator.LT),
+            MetadataFilter(key="source", value=list(POOL), operator=FilterOperator.IN),
+        ]
+    )
     assert filters_from_llama(january) == Filters(sources=POOL, since=date(2024, 1, 1), until=date(2024, 1, 31))
     nodes = NewsRetriever(news, k=K, filters=january).retrieve(POOL_Q)
     assert nodes and {n.node.metadata["source"] for n in nodes} <= set(POOL)
 
 
-@pytest.mark.parametrize("bad", [
-    MetadataFilters(filters=[MetadataFilter(key="author", value="Karl Neumann")]),
-    MetadataFilters(filters=[MetadataFilter(key="outlet", value="A", operator=FilterOperator.NE)]),
-    MetadataFilters(filters=[MetadataFilter(key="published", value="letzte Woche", operator=FilterOperator.GTE)]),
-    MetadataFilters(filters=[MetadataFilter(key="outlet", value="A"), MetadataFilter(key="outlet", value="B")],
-                    condition="or"),
-])
+@pytest.mark.parametrize(
+    "bad",
+    [
+        MetadataFilters(filters=[MetadataFilter(key="author", value="Karl Neumann")]),
+        MetadataFilters(filters=[MetadataFilter(key="outlet", value="A", operator=FilterOperator.NE)]),
+        MetadataFilters(filters=[MetadataFilter(key="published", value="letzte Woche", operator=FilterOperator.GTE)]),
+        MetadataFilters(
+            filters=[MetadataFilter(key="outlet", value="A"), MetadataFilter(key="outlet", value="B")], condition="or"
+        ),
+    ],
+)
 def test_llama_unsupported_filters_are_refused(news: Pipeline, bad: MetadataFilters) -> None:
     with pytest.raises(BadInput):
         NewsRetriever(news, filters=bad)

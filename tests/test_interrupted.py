@@ -55,8 +55,13 @@ def test_killed_index_run_is_completed_by_the_next_run(tmp_path: Path) -> None:
     store = tmp_path / "interrupted"
     env = clean_env(**SIZES)
 
-    proc = subprocess.Popen([PYTHON, "-m", "rag", "--store", str(store), "--embedder", "fake", "index", str(folder)],
-                            cwd=tmp_path, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    proc = subprocess.Popen(
+        [PYTHON, "-m", "rag", "--store", str(store), "--embedder", "fake", "index", str(folder)],
+        cwd=tmp_path,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
     deadline = time.monotonic() + 120
     while keyword_rows(store) == 0:
         if proc.poll() is not None:

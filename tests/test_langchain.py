@@ -16,16 +16,16 @@ from conftest import PYTHON, clean_env
 
 pytest.importorskip("langchain_core")
 
-from langchain_core.callbacks import BaseCallbackHandler  # noqa: E402
-from langchain_core.documents import Document  # noqa: E402
-from langchain_core.runnables import RunnableLambda  # noqa: E402
+from langchain_core.callbacks import BaseCallbackHandler
+from langchain_core.documents import Document
+from langchain_core.runnables import RunnableLambda
 
-from rag import BadInput, EmptyStore, Pipeline, Settings, StoreUnavailable  # noqa: E402
-from rag.api import check_question  # noqa: E402
-from rag.filters import make_filters  # noqa: E402
-from rag.langchain import NewsRetriever, passage_from_document  # noqa: E402
-from tests.edge_support import ChromaProcess  # noqa: E402
-from tests.news_corpus import BRIDGE, EXPECTED, NEWS_DIR  # noqa: E402
+from rag import BadInput, EmptyStore, Pipeline, Settings, StoreUnavailable
+from rag.api import check_question
+from rag.filters import make_filters
+from rag.langchain import NewsRetriever, passage_from_document
+from tests.edge_support import ChromaProcess
+from tests.news_corpus import BRIDGE, EXPECTED, NEWS_DIR
 
 SUBMARINE_Q = "Wie viele Raketen mit Nuklearsprengköpfen kann das Atom-U-Boot tragen?"
 SUBMARINE_SOURCE = "004_7f32bc9d79f56e77.txt"
@@ -47,8 +47,17 @@ def pipeline(tmp_path_factory: pytest.TempPathFactory) -> Pipeline:
 def news(tmp_path_factory: pytest.TempPathFactory) -> Pipeline:
     """The news fixture corpus; small chunks and as few candidates per retriever as k (5)."""
     base = tmp_path_factory.mktemp("langchain-news")
-    pipe = Pipeline(Settings(store=base / "store", cache_dir=base / "cache", embedder="fake", generator="extractive",
-                             chunk_size=40, chunk_overlap=0, candidates=5))
+    pipe = Pipeline(
+        Settings(
+            store=base / "store",
+            cache_dir=base / "cache",
+            embedder="fake",
+            generator="extractive",
+            chunk_size=40,
+            chunk_overlap=0,
+            candidates=5,
+        )
+    )
     assert sorted(pipe.index([NEWS_DIR]).added) == sorted(EXPECTED)
     yield pipe
     pipe.close()
@@ -57,7 +66,7 @@ def news(tmp_path_factory: pytest.TempPathFactory) -> Pipeline:
 def assert_points_into_articles(pipeline: Pipeline, docs: list[Document]) -> None:
     for doc in docs:
         article = pipeline.article(doc.metadata["source"])
-        assert doc.page_content == article.text[doc.metadata["start"]:doc.metadata["end"]]
+        assert doc.page_content == article.text[doc.metadata["start"] : doc.metadata["end"]]
         assert doc.metadata["title"] == article.title
 
 
@@ -74,8 +83,12 @@ def test_invoke_returns_documents_with_our_offsets_and_scores(pipeline: Pipeline
     back = passage_from_document(docs[0])
     fields = ("id", "source", "title", "start", "end", "text", "score", "meta")  # what a Document carries
     assert [getattr(back, f) for f in fields] == [getattr(passages[0], f) for f in fields]
-    denk = [d for d in NewsRetriever(pipeline=pipeline, k=3, filters={"source": "002_982e29be4fc97f92.txt"}).invoke(
-        SUBMARINE_Q)]
+    denk = [
+        d
+        for d in NewsRetriever(pipeline=pipeline, k=3, filters={"source": "002_982e29be4fc97f92.txt"}).invoke(
+            SUBMARINE_Q
+        )
+    ]
     assert len(denk) == 3 and {d.metadata["author"] for d in denk} == {"Christina Denk"}
     assert {d.metadata["outlet"] for d in denk} == {""}  # the article does not say: nothing is guessed
 
@@ -116,8 +129,10 @@ def test_in_a_runnable_chain_with_callbacks(pipeline: Pipeline) -> None:
             self.events.append(("error", type(error).__name__))
 
     def context(docs: list[Document]) -> str:
-        return "\n".join(f"[{n}] {d.metadata['source']}:{d.metadata['start']}-{d.metadata['end']}"
-                         for n, d in enumerate(docs, start=1))
+        return "\n".join(
+            f"[{n}] {d.metadata['source']}:{d.metadata['start']}-{d.metadata['end']}"
+            for n, d in enumerate(docs, start=1)
+        )
 
     recorder = Recorder()
     chain = NewsRetriever(pipeline=pipeline, k=2) | RunnableLambda(context)
@@ -144,22 +159,31 @@ def test_selective_filters_keep_k_full(news: Pipeline) -> None:
     assert {d.metadata["source"] for d in in_2023} == {"radio-nordost-havelbruecke.txt", "radio-nordost-sturm.txt"}
     january = NewsRetriever(pipeline=news, k=5, filters={"since": "2024-01", "until": "2024-01"}).invoke(POOL_Q)
     assert len(january) == 5
-    assert all("2024-01-01" <= (d.metadata["published"] or d.metadata["updated"])[:10] <= "2024-01-31"
-               for d in january)
+    assert all("2024-01-01" <= (d.metadata["published"] or d.metadata["updated"])[:10] <= "2024-01-31" for d in january)
     two = NewsRetriever(pipeline=news, k=5, filters={"source": list(BRIDGE[:2])}).invoke(BRIDGE_Q)
     assert len(two) == 5 and {d.metadata["source"] for d in two} <= set(BRIDGE[:2])
     assert NewsRetriever(pipeline=news, k=5, filters={"outlet": "Keine Zeitung"}).invoke(BRIDGE_Q) == []
     for doc in docs + in_2023 + january + two:
         _title, outlet, url, author, published, updated = EXPECTED[doc.metadata["source"]]
-        assert {k: doc.metadata[k] for k in ARTICLE_KEYS} == {"outlet": outlet, "url": url, "author": author,
-                                                               "published": published, "updated": updated}
+        assert {k: doc.metadata[k] for k in ARTICLE_KEYS} == {
+            "outlet": outlet,
+            "url": url,
+            "author": author,
+            "published": published,
+            "updated": updated,
+        }
         assert passage_from_document(doc).meta.outlet == outlet
     assert_points_into_articles(news, docs + in_2023)
 
 
-@pytest.mark.parametrize("given", [
-    {"since": "2024-13"}, {"until": "letzte Woche"}, {"since": "2024-02", "until": "2024-01"},
-])
+@pytest.mark.parametrize(
+    "given",
+    [
+        {"since": "2024-13"},
+        {"until": "letzte Woche"},
+        {"since": "2024-02", "until": "2024-01"},
+    ],
+)
 def test_bad_filter_values_have_the_http_apis_words(news: Pipeline, given: dict) -> None:
     with pytest.raises(BadInput) as product:
         make_filters(**given)  # what the HTTP API's fields go through
@@ -171,8 +195,10 @@ def test_bad_filter_values_have_the_http_apis_words(news: Pipeline, given: dict)
 def test_unsupported_filter_keys_are_refused(news: Pipeline) -> None:
     with pytest.raises(BadInput) as refused:
         NewsRetriever(pipeline=news, filters={"from": "2023", "outlet": "Radio Nordost"})
-    assert message(refused) == ("Unsupported filter 'from': supported filters are outlet and source (a name or a "
-                                "list of names), since and until (2023-09-12, 2023-09 or 2023).")
+    assert message(refused) == (
+        "Unsupported filter 'from': supported filters are outlet and source (a name or a "
+        "list of names), since and until (2023-09-12, 2023-09 or 2023)."
+    )
     with pytest.raises(BadInput, match=r"^Outlet and source filters are names \(text\)\.$"):
         NewsRetriever(pipeline=news, filters={"outlet": ["Radio Nordost", 3]})
 
@@ -227,8 +253,9 @@ def test_passage_from_a_foreign_document_is_refused() -> None:
 
 # ----- an optional extra
 def run_python(code: str, tmp_path: Path) -> subprocess.CompletedProcess:
-    return subprocess.run([PYTHON, "-c", code], cwd=tmp_path, env=clean_env(), capture_output=True, text=True,
-                          timeout=120)
+    return subprocess.run(
+        [PYTHON, "-c", code], cwd=tmp_path, env=clean_env(), capture_output=True, text=True, timeout=120
+    )
 
 
 def test_rag_does_not_import_langchain(tmp_path: Path) -> None:
@@ -238,11 +265,15 @@ def test_rag_does_not_import_langchain(tmp_path: Path) -> None:
 
 
 def test_missing_langchain_core_says_how_to_install_it(tmp_path: Path) -> None:
-    blocked = ("import sys\nsys.modules['langchain_core'] = None  # as if it were not installed\n"
-               "try:\n    import rag.langchain\nexcept ModuleNotFoundError as exc:\n    print(exc.name, '|', exc)\n")
+    blocked = (
+        "import sys\nsys.modules['langchain_core'] = None  # as if it were not installed\n"
+        "try:\n    import rag.langchain\nexcept ModuleNotFoundError as exc:\n    print(exc.name, '|', exc)\n"
+    )
     proc = run_python(blocked, tmp_path)
     assert proc.returncode == 0, proc.stderr
     name, text = proc.stdout.strip().split(" | ")
     assert name == "langchain_core"
-    assert text == ("rag.langchain needs langchain-core, which is not installed: pip install 'rag-news[langchain]' "
-                    "(or pip install langchain-core).")
+    assert text == (
+        "rag.langchain needs langchain-core, which is not installed: pip install 'rag-news[langchain]' "
+        "(or pip install langchain-core)."
+    )

@@ -57,21 +57,32 @@ def test_imports_point_down_only() -> None:
         for target, line in imports(path):
             theirs = layer(target)
             if mine is not None and theirs is not None and theirs > mine:
-                wrong.append(f"{path.relative_to(ROOT)}:{line}: {LAYERS[mine]} {name} imports {LAYERS[theirs]} {target}")
+                wrong.append(
+                    f"{path.relative_to(ROOT)}:{line}: {LAYERS[mine]} {name} imports {LAYERS[theirs]} {target}"
+                )
     assert not wrong, "\n".join(wrong)
 
 
 def test_core_imports_nothing_else_of_the_product() -> None:
-    wrong = [f"{name} imports {target} (line {line})" for name, path in modules().items() if name in CORE
-             for target, line in imports(path) if layer(target) not in (None, 0)]
+    wrong = [
+        f"{name} imports {target} (line {line})"
+        for name, path in modules().items()
+        if name in CORE
+        for target, line in imports(path)
+        if layer(target) not in (None, 0)
+    ]
     assert not wrong, "\n".join(wrong)
 
 
 def test_no_edge_imports_the_cli() -> None:
     """The CLI dispatches to the other edges (serve, eval, bench, mcp); none of them reaches back."""
-    wrong = [f"{name} imports {target} (line {line})" for name, path in modules().items()
-             if name not in ("rag.cli", "rag.__main__")
-             for target, line in imports(path) if target == "rag.cli"]
+    wrong = [
+        f"{name} imports {target} (line {line})"
+        for name, path in modules().items()
+        if name not in ("rag.cli", "rag.__main__")
+        for target, line in imports(path)
+        if target == "rag.cli"
+    ]
     assert not wrong, "\n".join(wrong)
 
 

@@ -12,16 +12,16 @@ import pytest
 
 pytest.importorskip("llama_index.core")
 
-from llama_index.core.base.llms.types import CompletionResponse, CompletionResponseGen, LLMMetadata  # noqa: E402
-from llama_index.core.callbacks import CallbackManager  # noqa: E402
-from llama_index.core.llms import CustomLLM, MockLLM  # noqa: E402
-from llama_index.core.llms.callbacks import llm_completion_callback  # noqa: E402
-from llama_index.core.schema import NodeWithScore, TextNode  # noqa: E402
-from llama_index.core.settings import _Settings  # noqa: E402
+from llama_index.core.base.llms.types import CompletionResponse, CompletionResponseGen, LLMMetadata
+from llama_index.core.callbacks import CallbackManager
+from llama_index.core.llms import CustomLLM, MockLLM
+from llama_index.core.llms.callbacks import llm_completion_callback
+from llama_index.core.schema import NodeWithScore, TextNode
+from llama_index.core.settings import _Settings
 
-from index.embed import FakeEmbedder  # noqa: E402
-from rag import BadInput, EmptyStore, Passage, Pipeline, Settings  # noqa: E402
-from rag.llama import LlamaEmbedding, NewsRetriever, build_query_engine, passage_from_node  # noqa: E402
+from index.embed import FakeEmbedder
+from rag import BadInput, EmptyStore, Passage, Pipeline, Settings
+from rag.llama import LlamaEmbedding, NewsRetriever, build_query_engine, passage_from_node
 
 QUESTION = "Wie viele Raketen kann das U-Boot tragen?"
 
@@ -99,22 +99,38 @@ def test_retriever_nodes_carry_our_metadata(pipeline: Pipeline) -> None:
     assert [n.node.node_id for n in nodes] == [p.id for p in ours]
     for node, passage in zip(nodes, ours, strict=True):
         assert isinstance(node, NodeWithScore) and isinstance(node.node, TextNode)
-        assert node.node.metadata == {"source": passage.source, "title": passage.title,
-                                      "start": passage.start, "end": passage.end, **passage.meta.to_json(),
-                                      "group": passage.group, "story": passage.story,
-                                      "also_in": [c.to_json() for c in passage.also_in]}
+        assert node.node.metadata == {
+            "source": passage.source,
+            "title": passage.title,
+            "start": passage.start,
+            "end": passage.end,
+            **passage.meta.to_json(),
+            "group": passage.group,
+            "story": passage.story,
+            "also_in": [c.to_json() for c in passage.also_in],
+        }
         assert node.node.text == passage.text
         assert (node.node.start_char_idx, node.node.end_char_idx) == (passage.start, passage.end)
         assert node.score == pytest.approx(passage.score)
         # offsets point into the stored article
-        assert pipeline.article(passage.source).text[passage.start:passage.end] == passage.text
+        assert pipeline.article(passage.source).text[passage.start : passage.end] == passage.text
         # what an LLM sees: the title and source, not the offsets
         llm_view = node.node.get_content(metadata_mode="llm")
         assert passage.title in llm_view and "start:" not in llm_view
         back = passage_from_node(node)
-        assert back == Passage(id=passage.id, source=passage.source, title=passage.title, text=passage.text,
-                               start=passage.start, end=passage.end, score=back.score, meta=passage.meta,
-                               group=passage.group, story=passage.story, also_in=passage.also_in)
+        assert back == Passage(
+            id=passage.id,
+            source=passage.source,
+            title=passage.title,
+            text=passage.text,
+            start=passage.start,
+            end=passage.end,
+            score=back.score,
+            meta=passage.meta,
+            group=passage.group,
+            story=passage.story,
+            also_in=passage.also_in,
+        )
 
 
 def test_retriever_default_k_and_async(pipeline: Pipeline) -> None:
@@ -123,7 +139,7 @@ def test_retriever_default_k_and_async(pipeline: Pipeline) -> None:
     assert "U-Boot" in nodes[0].node.text
 
 
-def test_retriever_passes_our_errors_through(pipeline: Pipeline, tmp_path) -> None:  # noqa: ANN001
+def test_retriever_passes_our_errors_through(pipeline: Pipeline, tmp_path) -> None:
     with pytest.raises(BadInput):
         NewsRetriever(pipeline).retrieve("   ")
     empty = Pipeline(Settings(store=tmp_path / "empty", cache_dir=tmp_path / "cache", embedder="fake"))
@@ -187,8 +203,13 @@ def test_embedding_adapter_in_a_vector_index() -> None:
     nodes = [TextNode(id_=key, text=text) for key, text in texts.items()]
     adapter = LlamaEmbedding(FakeEmbedder())
     # Every part given: an empty transformations list would fall back to Settings.transformations.
-    index = VectorStoreIndex(nodes, embed_model=adapter, storage_context=StorageContext.from_defaults(),
-                             callback_manager=CallbackManager([]), transformations=[adapter])
+    index = VectorStoreIndex(
+        nodes,
+        embed_model=adapter,
+        storage_context=StorageContext.from_defaults(),
+        callback_manager=CallbackManager([]),
+        transformations=[adapter],
+    )
     hits = index.as_retriever(similarity_top_k=3).retrieve("Wie viele Raketen trägt das U-Boot?")
     assert hits[0].node.node_id == "rockets"
     assert hits[-1].node.node_id == "weather"

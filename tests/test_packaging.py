@@ -25,8 +25,9 @@ NOT_SHIPPED = ("eval/results/", "eval/README.md")  # reports and notes for devel
 
 
 def _tree_files() -> list[str]:
-    out = subprocess.run(["git", "ls-files", "-co", "--exclude-standard"], cwd=ROOT, capture_output=True, text=True,
-                         check=True).stdout.splitlines()
+    out = subprocess.run(
+        ["git", "ls-files", "-co", "--exclude-standard"], cwd=ROOT, capture_output=True, text=True, check=True
+    ).stdout.splitlines()
     return [f for f in out if (ROOT / f).is_file()]
 
 
@@ -37,9 +38,25 @@ def wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
     for name in _tree_files():
         (src / name).parent.mkdir(parents=True, exist_ok=True)
         shutil.copy2(ROOT / name, src / name)
-    proc = subprocess.run([PYTHON, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "--no-index", "-q",
-                           str(src), "-w", str(base / "dist")], capture_output=True, text=True, timeout=300,
-                          env=clean_env())
+    proc = subprocess.run(
+        [
+            PYTHON,
+            "-m",
+            "pip",
+            "wheel",
+            "--no-deps",
+            "--no-build-isolation",
+            "--no-index",
+            "-q",
+            str(src),
+            "-w",
+            str(base / "dist"),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env=clean_env(),
+    )
     assert proc.returncode == 0, proc.stderr[-3000:]
     (found,) = (base / "dist").glob("rag_news-*.whl")
     return found
@@ -47,8 +64,14 @@ def wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 def test_the_wheel_holds_every_file_the_code_reads(wheel: Path) -> None:
     names = set(zipfile.ZipFile(wheel).namelist())
-    data = [f for f in _tree_files() if f.startswith(tuple(p + "/" for p in PACKAGES)) and not f.endswith(".py")
-            and not f.startswith(NOT_SHIPPED) and "__pycache__" not in f]
+    data = [
+        f
+        for f in _tree_files()
+        if f.startswith(tuple(p + "/" for p in PACKAGES))
+        and not f.endswith(".py")
+        and not f.startswith(NOT_SHIPPED)
+        and "__pycache__" not in f
+    ]
     assert "rag/answer/calibration.json" in data  # the decision's fitted model: `rag ask` fails without it
     assert sorted(set(data) - names) == []
     assert {f"rag/data/sample_articles/{s}" for s in SAMPLE_SOURCES} <= names
@@ -62,8 +85,13 @@ def test_pip_install_gives_a_working_rag(wheel: Path, tmp_path: Path) -> None:
     env_dir = tmp_path / "venv"
     venv.EnvBuilder(with_pip=False).create(env_dir)
     python = env_dir / "bin" / "python"
-    install = subprocess.run([PYTHON, "-m", "pip", "--python", str(python), "install", "--no-deps", "--no-index", "-q",
-                              str(wheel)], capture_output=True, text=True, timeout=300, env=clean_env())
+    install = subprocess.run(
+        [PYTHON, "-m", "pip", "--python", str(python), "install", "--no-deps", "--no-index", "-q", str(wheel)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env=clean_env(),
+    )
     assert install.returncode == 0, install.stderr[-3000:]
     site = next((env_dir / "lib").glob("python3.*/site-packages"))
     ours = next(p for p in map(Path, sys.path) if p.name == "site-packages" and (p / "chromadb").is_dir())
@@ -71,12 +99,17 @@ def test_pip_install_gives_a_working_rag(wheel: Path, tmp_path: Path) -> None:
 
     work = tmp_path / "elsewhere"
     work.mkdir()
-    env = clean_env(RAG_STORE=str(tmp_path / "store"), RAG_CACHE_DIR=str(tmp_path / "cache"), RAG_EMBEDDER="fake",
-                    RAG_GENERATOR="extractive")
+    env = clean_env(
+        RAG_STORE=str(tmp_path / "store"),
+        RAG_CACHE_DIR=str(tmp_path / "cache"),
+        RAG_EMBEDDER="fake",
+        RAG_GENERATOR="extractive",
+    )
 
     def rag(*argv: str) -> subprocess.CompletedProcess:
-        return subprocess.run([str(env_dir / "bin" / "rag"), *argv], cwd=work, env=env, capture_output=True,
-                              text=True, timeout=300)
+        return subprocess.run(
+            [str(env_dir / "bin" / "rag"), *argv], cwd=work, env=env, capture_output=True, text=True, timeout=300
+        )
 
     doctor = rag("doctor")
     assert doctor.returncode == 0, doctor.stderr
@@ -86,8 +119,18 @@ def test_pip_install_gives_a_working_rag(wheel: Path, tmp_path: Path) -> None:
     assert indexed.stdout.startswith(f"{len(SAMPLE_SOURCES)} added, 0 updated")
     asked = rag("ask", "--json", "Wann treffen sich Kim und Putin?")
     assert asked.returncode == 0, asked.stderr
-    calibrated = subprocess.run([str(python), "-c", "from rag.answer.decision import CALIBRATION_FILE, Answerability;"
-                                 "Answerability.load(); print(CALIBRATION_FILE)"], cwd=work, env=env,
-                                capture_output=True, text=True, timeout=120)
+    calibrated = subprocess.run(
+        [
+            str(python),
+            "-c",
+            "from rag.answer.decision import CALIBRATION_FILE, Answerability;"
+            "Answerability.load(); print(CALIBRATION_FILE)",
+        ],
+        cwd=work,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert calibrated.returncode == 0, calibrated.stderr
     assert calibrated.stdout.strip() == str(site / "rag" / "answer" / "calibration.json")

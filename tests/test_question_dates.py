@@ -18,26 +18,36 @@ from tests.test_filters import options
 FRIDAY = date(2026, 12, 4)
 
 
-@pytest.mark.parametrize(("question", "since", "until"), [
-    ("Was berichtete die Tagesschau letzte Woche über Kim?", date(2026, 11, 23), date(2026, 11, 29)),
-    ("Was geschah im Januar 2024 in Cottbus?", date(2024, 1, 1), date(2024, 1, 31)),
-    ("Was ist seit 2022 passiert?", date(2022, 1, 1), FRIDAY),
-    ("What happened in the last month?", date(2026, 11, 4), FRIDAY),
-    ("What did they say last month?", date(2026, 11, 1), date(2026, 11, 30)),
-    ("Was war im März?", date(2026, 3, 1), date(2026, 3, 31)),  # the latest March that has begun
-    ("Was war im Dezember?", date(2026, 12, 1), date(2026, 12, 31)),
-    ("Was gab es in den letzten drei Tagen?", date(2026, 12, 1), FRIDAY),
-    ("Was passierte vor 2020?", None, date(2019, 12, 31)),
-    ("Was war diese Woche?", date(2026, 11, 30), FRIDAY),
-    ("Was wurde im Jahr 2023 beschlossen?", date(2023, 1, 1), date(2023, 12, 31)),
-])
+@pytest.mark.parametrize(
+    ("question", "since", "until"),
+    [
+        ("Was berichtete die Tagesschau letzte Woche über Kim?", date(2026, 11, 23), date(2026, 11, 29)),
+        ("Was geschah im Januar 2024 in Cottbus?", date(2024, 1, 1), date(2024, 1, 31)),
+        ("Was ist seit 2022 passiert?", date(2022, 1, 1), FRIDAY),
+        ("What happened in the last month?", date(2026, 11, 4), FRIDAY),
+        ("What did they say last month?", date(2026, 11, 1), date(2026, 11, 30)),
+        ("Was war im März?", date(2026, 3, 1), date(2026, 3, 31)),  # the latest March that has begun
+        ("Was war im Dezember?", date(2026, 12, 1), date(2026, 12, 31)),
+        ("Was gab es in den letzten drei Tagen?", date(2026, 12, 1), FRIDAY),
+        ("Was passierte vor 2020?", None, date(2019, 12, 31)),
+        ("Was war diese Woche?", date(2026, 11, 30), FRIDAY),
+        ("Was wurde im Jahr 2023 beschlossen?", date(2023, 1, 1), date(2023, 12, 31)),
+    ],
+)
 def test_question_period(question: str, since: date | None, until: date) -> None:
     found = question_period(question, FRIDAY)
     assert found is not None and found[:2] == (since, until)
 
 
-@pytest.mark.parametrize("question", ["Wie viele Raketen kann das U-Boot tragen?", "Wann treffen sich Kim und Putin?",
-                                      "Was kostete es 2019?", "Wer hat 100 Euro gezahlt?"])
+@pytest.mark.parametrize(
+    "question",
+    [
+        "Wie viele Raketen kann das U-Boot tragen?",
+        "Wann treffen sich Kim und Putin?",
+        "Was kostete es 2019?",
+        "Wer hat 100 Euro gezahlt?",
+    ],
+)
 def test_no_period_without_time_words(question: str) -> None:
     assert question_period(question, FRIDAY) is None
 
@@ -50,7 +60,7 @@ def news(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Pipeline]:
         yield pipeline
 
 
-def _days(pipeline: Pipeline, answer) -> set[str]:  # noqa: ANN001
+def _days(pipeline: Pipeline, answer) -> set[str]:
     return {(p.meta.published or p.meta.updated)[:7] for p in answer.passages}
 
 
@@ -83,7 +93,7 @@ def test_period_reaches_json(news: Pipeline) -> None:
     assert data["period"]["words"] == "letzte Woche" and data["period"]["applied"] is False  # 2023 articles
 
 
-def test_cli_prints_the_period(cli, tmp_path: Path) -> None:  # noqa: ANN001
+def test_cli_prints_the_period(cli, tmp_path: Path) -> None:
     from tests.test_filters import STORE_OPTIONS
 
     toml = tmp_path / "rag.toml"
@@ -103,7 +113,9 @@ def test_answer_repeating_a_relative_day_adds_the_date(tmp_path: Path) -> None:
     (folder / "stadtrat.txt").write_text(
         "Stadtrat beschließt Brücke\n\nStand: 13.09.2023 10:00 Uhr\n\n"
         "Der Stadtrat von Rathenow hat gestern den Bau einer neuen Fußgängerbrücke beschlossen. "
-        "Die Brücke soll im Jahr 2025 fertig sein.\n", encoding="utf-8")
+        "Die Brücke soll im Jahr 2025 fertig sein.\n",
+        encoding="utf-8",
+    )
     with Pipeline(Settings(**options(tmp_path))) as pipeline:
         pipeline.index([folder])
         answer = pipeline.ask("Wann hat der Stadtrat von Rathenow den Bau der Fußgängerbrücke beschlossen?")
@@ -111,4 +123,7 @@ def test_answer_repeating_a_relative_day_adds_the_date(tmp_path: Path) -> None:
         assert "gestern (12. September 2023) den Bau" in answer.answer
         quote = answer.citations[0].quote
         assert "gestern den Bau" in quote and "(" not in quote
-        assert pipeline.article(answer.citations[0].source).text[answer.citations[0].start:answer.citations[0].end] == quote
+        assert (
+            pipeline.article(answer.citations[0].source).text[answer.citations[0].start : answer.citations[0].end]
+            == quote
+        )

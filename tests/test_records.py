@@ -15,15 +15,22 @@ from index.records import RecordHashes
 from rag.api import Pipeline
 from rag.settings import Settings
 
-ELEPHANT = ("Neuer Elefant im Leipziger Zoo\n\nDer Zoo Leipzig hat einen jungen Elefanten bekommen. Der Elefant heißt "
-            "Bruno und wiegt schon zwei Tonnen. Die Pfleger füttern Bruno mit Heu, Äpfeln und Karotten.\n")
+ELEPHANT = (
+    "Neuer Elefant im Leipziger Zoo\n\nDer Zoo Leipzig hat einen jungen Elefanten bekommen. Der Elefant heißt "
+    "Bruno und wiegt schon zwei Tonnen. Die Pfleger füttern Bruno mit Heu, Äpfeln und Karotten.\n"
+)
 QUESTION = "Wie heißt der junge Elefant im Leipziger Zoo?"
 TERMS = ("elefant", "bruno", "zoo", "nordkorea", "rakete", "putin")
 
 
 def settings_for(tmp_path: Path, refresh: float) -> Settings:
-    return Settings(store=tmp_path / "store", cache_dir=tmp_path / "cache", embedder="fake", generator="extractive",
-                    refresh_seconds=refresh)
+    return Settings(
+        store=tmp_path / "store",
+        cache_dir=tmp_path / "cache",
+        embedder="fake",
+        generator="extractive",
+        refresh_seconds=refresh,
+    )
 
 
 def assert_same_index(keyword: KeywordIndex, path: Path, chunk_ids: set[str]) -> None:
@@ -48,8 +55,8 @@ def test_a_second_pipeline_catches_up_within_the_bound(tmp_path: Path) -> None:
     writer.index()
     reader = Pipeline(settings_for(tmp_path, bound))
     assert {p.source for p in reader.retrieve(QUESTION, k=5)}.isdisjoint({"elefant.txt"})
-    path = reader._keyword_path()  # noqa: SLF001 - the file both share
-    assert path == writer._keyword_path()  # noqa: SLF001
+    path = reader._keyword_path()
+    assert path == writer._keyword_path()
 
     writer.index_upload("elefant.txt", ELEPHANT.encode())
     time.sleep(bound)
@@ -88,7 +95,7 @@ def test_a_server_pipeline_catches_up_without_questions(tmp_path: Path) -> None:
     caught_up = time.monotonic() - written
     print(f"keyword index caught up {caught_up:.2f} s after the write (bound {bound} s)")
     assert caught_up < bound + 2  # within the bound, plus the sync itself on a loaded machine
-    assert_same_index(server.keyword, server._keyword_path(), expected)  # noqa: SLF001
+    assert_same_index(server.keyword, server._keyword_path(), expected)
 
     writer.remove("elefant.txt")
     removed = time.monotonic()
@@ -109,8 +116,10 @@ def test_keyword_index_survives_a_shared_file() -> None:
     with tempfile.TemporaryDirectory() as folder:
         path = Path(folder) / "kw.sqlite"
         first = KeywordIndex(path)
-        first.add([(f"e{i}", "elefant.txt", ELEPHANT) for i in range(3)]
-                  + [(f"n{i}", "nord.txt", f"Nordkorea testet Rakete {i} vor Putin") for i in range(5)])
+        first.add(
+            [(f"e{i}", "elefant.txt", ELEPHANT) for i in range(3)]
+            + [(f"n{i}", "nord.txt", f"Nordkorea testet Rakete {i} vor Putin") for i in range(5)]
+        )
         second = KeywordIndex(path)
         assert second.ids() == first.ids()
         first.remove(["e0", "e1", "n3"])

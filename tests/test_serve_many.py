@@ -39,10 +39,13 @@ REFRESH = 2.0  # RAG_REFRESH_SECONDS of both servers
 QUESTION = "Wie heißt der junge Elefant im Leipziger Zoo und wie viel wiegt er?"
 ASK = "Wie viel wiegt der Elefant Bruno?"
 SOURCE = "elefant.txt"
-V1 = ("Neuer Elefant im Leipziger Zoo\n\nDer Zoo Leipzig hat einen jungen Elefanten bekommen. Der Elefant heißt "
-      "Bruno und wiegt schon zwei Tonnen. Die Pfleger füttern Bruno mit Heu, Äpfeln und Karotten.\n")
-V2 = V1.replace("wiegt schon zwei Tonnen", "wiegt inzwischen drei Tonnen").replace("Äpfeln und Karotten",
-                                                                                 "Bananen und Melonen")
+V1 = (
+    "Neuer Elefant im Leipziger Zoo\n\nDer Zoo Leipzig hat einen jungen Elefanten bekommen. Der Elefant heißt "
+    "Bruno und wiegt schon zwei Tonnen. Die Pfleger füttern Bruno mit Heu, Äpfeln und Karotten.\n"
+)
+V2 = V1.replace("wiegt schon zwei Tonnen", "wiegt inzwischen drei Tonnen").replace(
+    "Äpfeln und Karotten", "Bananen und Melonen"
+)
 
 
 class ServeProcess:
@@ -56,9 +59,24 @@ class ServeProcess:
         self.log_path = folder / "serve.log"
         env = clean_env(RAG_GENERATOR="extractive", RAG_CACHE_DIR=str(self.cache), RAG_REFRESH_SECONDS=str(REFRESH))
         with self.log_path.open("w") as log:
-            self.proc = subprocess.Popen([PYTHON, "-m", "rag", "--chroma-url", chroma_url, "--embedder", "fake",
-                                          "serve", "--port", str(self.port)], cwd=folder, env=env, stdout=log,
-                                         stderr=subprocess.STDOUT)
+            self.proc = subprocess.Popen(
+                [
+                    PYTHON,
+                    "-m",
+                    "rag",
+                    "--chroma-url",
+                    chroma_url,
+                    "--embedder",
+                    "fake",
+                    "serve",
+                    "--port",
+                    str(self.port),
+                ],
+                cwd=folder,
+                env=env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+            )
 
     def wait_ready(self, timeout: float = 240) -> None:
         deadline = time.monotonic() + timeout
@@ -144,7 +162,7 @@ def version_of(passages: list[dict], texts: dict[int, str]) -> int:
     mine = [p for p in passages if p["source"] == SOURCE]
     if not mine:
         return 0
-    versions = {v for v, text in texts.items() if all(text[p["start"]:p["end"]] == p["text"] for p in mine)}
+    versions = {v for v, text in texts.items() if all(text[p["start"] : p["end"]] == p["text"] for p in mine)}
     assert len(versions) == 1, f"passages of {SOURCE} from versions {versions or 'none'}: {mine}"
     return versions.pop()
 
@@ -174,7 +192,7 @@ def test_two_servers_over_one_chroma_server(tmp_path: Path) -> None:
             assert "Traceback" not in server.log(), server.log()
 
 
-def run(chroma_url: str, writer: ServeProcess, reader: ServeProcess, tmp_path: Path) -> None:  # noqa: PLR0915
+def run(chroma_url: str, writer: ServeProcess, reader: ServeProcess, tmp_path: Path) -> None:
     settings = Settings(chroma_url=chroma_url, cache_dir=tmp_path / "probe", embedder="fake")
     store = ChromaStore(open_client("", chroma_url), index_fingerprint(settings), chroma_url)
     # What one process makes of the same texts, in a folder of its own.
@@ -226,8 +244,10 @@ def run(chroma_url: str, writer: ServeProcess, reader: ServeProcess, tmp_path: P
         after = [v for sent, v in shown if returned + CONFIRMED <= sent < following[1]]
         assert after and set(after) == {version}, (version, after)
         first = min(sent for sent, v in shown if sent >= writes[i][1] and v == version)
-        print(f"version {version}: shown by the reader {first - returned:+.2f} s after the write returned; "
-              f"its keyword index caught up {keyword_lags[i]:.2f} s after (bound {bound:.2f} s)")
+        print(
+            f"version {version}: shown by the reader {first - returned:+.2f} s after the write returned; "
+            f"its keyword index caught up {keyword_lags[i]:.2f} s after (bound {bound:.2f} s)"
+        )
 
 
 def wait_for_keyword(reader: ServeProcess, store: ChromaStore, since: float, bound: float) -> float:
@@ -243,8 +263,15 @@ def first_index(order: list[int], value: int) -> int:
     return order.index(value) if value in order else len(order)
 
 
-def check_caught_up(a: httpx.Client, b: httpx.Client, reader: ServeProcess, store: ChromaStore,
-                    reference: Pipeline, version: int, text: str) -> None:
+def check_caught_up(
+    a: httpx.Client,
+    b: httpx.Client,
+    reader: ServeProcess,
+    store: ChromaStore,
+    reference: Pipeline,
+    version: int,
+    text: str,
+) -> None:
     """What the reading server must show once the bound has passed since the last write."""
     assert store.chunk_ids() == reference.store.chunk_ids()  # no stale chunk of an older version left
     mine = b.post("/v1/retrieve", json={"question": QUESTION, "k": 5}).json()["passages"]
@@ -260,7 +287,7 @@ def check_caught_up(a: httpx.Client, b: httpx.Client, reader: ServeProcess, stor
         weight = {1: "zwei Tonnen", 2: "drei Tonnen"}[version]
         cited = [c for c in answer["citations"] if c["source"] == SOURCE]
         assert not answer["abstained"] and weight in answer["answer"], answer
-        assert cited and all(text[c["start"]:c["end"]] == c["quote"] for c in cited), answer
+        assert cited and all(text[c["start"] : c["end"]] == c["quote"] for c in cited), answer
     else:
         assert SOURCE not in sources
         assert b.get(f"/v1/articles/{SOURCE}").status_code == 404

@@ -23,10 +23,24 @@ from tests.fakes import ScriptedGenerator
 from tests.server_support import QUESTION, SUBMARINE, SUBMARINE_Q, LiveServer, make_pipeline
 from tests.server_support import sse_events as raw_sse_events
 
-ELEPHANT = ("Neuer Elefant im Leipziger Zoo\n\nDer Zoo Leipzig hat einen jungen Elefanten bekommen. Der Elefant heißt "
-            "Bruno und wiegt schon zwei Tonnen. Die Pfleger füttern Bruno mit Heu, Äpfeln und Karotten.\n")
-ANSWER_KEYS = {"question", "answer", "abstained", "citations", "passages", "timings", "standalone_question",
-               "language", "generator", "confidence", "signals", "period"}
+ELEPHANT = (
+    "Neuer Elefant im Leipziger Zoo\n\nDer Zoo Leipzig hat einen jungen Elefanten bekommen. Der Elefant heißt "
+    "Bruno und wiegt schon zwei Tonnen. Die Pfleger füttern Bruno mit Heu, Äpfeln und Karotten.\n"
+)
+ANSWER_KEYS = {
+    "question",
+    "answer",
+    "abstained",
+    "citations",
+    "passages",
+    "timings",
+    "standalone_question",
+    "language",
+    "generator",
+    "confidence",
+    "signals",
+    "period",
+}
 PASSAGE_KEYS = {"id", "source", "title", "text", "start", "end", "score", "meta", "group", "story", "also_in"}
 
 
@@ -77,15 +91,33 @@ def test_healthz_and_root(client: httpx.Client) -> None:
 def test_openapi_lists_paths_and_bodies(client: httpx.Client) -> None:
     schema = client.get("/openapi.json").json()
     paths = schema["paths"]
-    assert set(paths) >= {"/v1/retrieve", "/v1/ask", "/v1/articles", "/v1/articles/{source}", "/v1/chat/completions",
-                          "/v1/models", "/healthz"}
+    assert set(paths) >= {
+        "/v1/retrieve",
+        "/v1/ask",
+        "/v1/articles",
+        "/v1/articles/{source}",
+        "/v1/chat/completions",
+        "/v1/models",
+        "/healthz",
+    }
     assert set(paths["/v1/articles"]) == {"get", "post"}
     assert set(paths["/v1/articles/{source}"]) == {"get", "delete"}
     assert "multipart/form-data" in paths["/v1/articles"]["post"]["requestBody"]["content"]
     assert "text/event-stream" in paths["/v1/ask"]["post"]["responses"]["200"]["content"]
     components = schema["components"]["schemas"]
-    assert {"RetrieveRequest", "RetrieveResponse", "AskRequest", "AnswerOut", "CitationOut", "PassageOut",
-            "ArticleList", "IndexReportOut", "ChatCompletionRequest", "ChatCompletion", "ModelList"} <= set(components)
+    assert {
+        "RetrieveRequest",
+        "RetrieveResponse",
+        "AskRequest",
+        "AnswerOut",
+        "CitationOut",
+        "PassageOut",
+        "ArticleList",
+        "IndexReportOut",
+        "ChatCompletionRequest",
+        "ChatCompletion",
+        "ModelList",
+    } <= set(components)
     assert set(components["AnswerOut"]["properties"]) == ANSWER_KEYS
     assert client.get("/docs").status_code == 200
 
@@ -100,18 +132,21 @@ def test_retrieve(client: httpx.Client) -> None:
     top = body["passages"][0]
     assert set(top) == PASSAGE_KEYS and "Raketen" in top["text"]
     article = client.get(f"/v1/articles/{top['source']}").json()  # offsets point into the article's text
-    assert article["text"][top["start"]:top["end"]] == top["text"]
+    assert article["text"][top["start"] : top["end"]] == top["text"]
     assert len(client.post("/v1/retrieve", json={"question": SUBMARINE_Q}).json()["passages"]) == 5  # top_k
 
 
-@pytest.mark.parametrize(("body", "status", "needle"), [
-    ({"question": ""}, 400, "The question is empty"),
-    ({"question": "   \n"}, 400, "The question is empty"),
-    ({"question": "?!"}, 400, "no words"),
-    ({}, 422, "question"),
-    ({"question": "Kim?", "k": 0}, 422, "k"),
-    ({"question": "Kim?", "top_k": 3}, 422, "top_k"),
-])
+@pytest.mark.parametrize(
+    ("body", "status", "needle"),
+    [
+        ({"question": ""}, 400, "The question is empty"),
+        ({"question": "   \n"}, 400, "The question is empty"),
+        ({"question": "?!"}, 400, "no words"),
+        ({}, 422, "question"),
+        ({"question": "Kim?", "k": 0}, 422, "k"),
+        ({"question": "Kim?", "top_k": 3}, 422, "top_k"),
+    ],
+)
 def test_retrieve_bad_requests(client: httpx.Client, body: dict, status: int, needle: str) -> None:
     r = client.post("/v1/retrieve", json=body)
     assert r.status_code == status, r.text
@@ -130,7 +165,7 @@ def test_ask_is_the_cli_json_object(client: httpx.Client, shared: tuple[str, Pip
     for c in body["citations"]:
         assert f"[{c['n']}]" in body["answer"]
         article = client.get(f"/v1/articles/{c['source']}").json()
-        assert article["text"][c["start"]:c["end"]] == c["quote"]
+        assert article["text"][c["start"] : c["end"]] == c["quote"]
         assert body["passages"][c["n"] - 1]["id"] == c["passage_id"]
 
 
@@ -173,7 +208,7 @@ def test_empty_store_is_409(tmp_path: Path) -> None:
 def test_streamed_draft_is_replaced_by_the_checked_answer(tmp_path: Path) -> None:
     """The final event carries the checked answer: an unsupported sentence of the draft is gone."""
 
-    def reply(request) -> str:  # noqa: ANN001
+    def reply(request) -> str:
         prompt = request.messages[-1]["content"]
         block = next(b for b in prompt.split("</auszug>") if "zehn Raketen" in b)
         n = int(block.split('nr="')[1].split('"')[0])
@@ -224,8 +259,9 @@ def test_upload_then_retrieve_then_delete(fresh: tuple[httpx.Client, Pipeline]) 
     r = c.delete("/v1/articles/elefant.txt")
     assert r.status_code == 200 and r.json() == {"removed": "elefant.txt"}
     assert "elefant.txt" not in [a["source"] for a in c.get("/v1/articles").json()["articles"]]
-    assert all(p["source"] != "elefant.txt"
-               for p in c.post("/v1/retrieve", json={"question": question}).json()["passages"])
+    assert all(
+        p["source"] != "elefant.txt" for p in c.post("/v1/retrieve", json={"question": question}).json()["passages"]
+    )
     assert_error(c.delete("/v1/articles/elefant.txt"), 404, "elefant.txt")
 
 
@@ -287,7 +323,7 @@ class SlowGenerator:
         self.lock = threading.Lock()
         self.closed = threading.Event()
 
-    def generate(self, request) -> Iterator[str]:  # noqa: ANN001
+    def generate(self, request) -> Iterator[str]:
         with self.lock:
             try:
                 for i in range(400):
@@ -321,13 +357,12 @@ def test_healthz_says_ready_only_after_the_warm_up(tmp_path: Path) -> None:
     release = threading.Event()
 
     class HeldEmbedder(FakeEmbedder):  # the warm-up's first embedding waits until released
-        def embed(self, texts, kind):  # noqa: ANN001, ANN201
+        def embed(self, texts, kind):
             if texts == ["warm"]:
                 release.wait(30)
             return super().embed(texts, kind)
 
-    settings = Settings(store=tmp_path / "store", cache_dir=tmp_path / "cache", embedder="fake",
-                        generator="extractive")
+    settings = Settings(store=tmp_path / "store", cache_dir=tmp_path / "cache", embedder="fake", generator="extractive")
     pipeline = Pipeline(settings, embedder=HeldEmbedder())
     pipeline.index()
     app = create_app(pipeline, ui=False)
@@ -352,8 +387,10 @@ def test_warm_up_embeds_the_sentences_the_first_answers_need(tmp_path: Path) -> 
     from index.embed import FakeEmbedder
 
     embedder = CountingEmbedder(FakeEmbedder())
-    pipeline = Pipeline(Settings(store=tmp_path / "store", cache_dir=tmp_path / "cache", embedder="fake",
-                                 generator="extractive"), embedder=embedder)
+    pipeline = Pipeline(
+        Settings(store=tmp_path / "store", cache_dir=tmp_path / "cache", embedder="fake", generator="extractive"),
+        embedder=embedder,
+    )
     pipeline.index()
     pipeline.warm().join(60)
     assert pipeline.ready

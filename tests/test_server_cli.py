@@ -16,7 +16,7 @@ from rag.server import create_app
 from tests.server_support import QUESTION, LiveServer, make_pipeline
 
 
-def test_serve_help(cli) -> None:  # noqa: ANN001
+def test_serve_help(cli) -> None:
     result = cli("serve", "--help")
     assert result.code == 0
     assert "--host" in result.out and "--port" in result.out
@@ -46,9 +46,24 @@ def test_rag_serve_process(tmp_path: Path) -> None:
     env = clean_env(RAG_GENERATOR="extractive", RAG_CACHE_DIR=str(tmp_path / "cache"))
     log_path = tmp_path / "serve.log"
     with log_path.open("w") as log:
-        proc = subprocess.Popen([PYTHON, "-m", "rag", "--store", str(tmp_path / "store"), "--embedder", "fake",
-                                 "serve", "--port", str(port)], cwd=tmp_path, env=env, stdout=log,
-                                stderr=subprocess.STDOUT)
+        proc = subprocess.Popen(
+            [
+                PYTHON,
+                "-m",
+                "rag",
+                "--store",
+                str(tmp_path / "store"),
+                "--embedder",
+                "fake",
+                "serve",
+                "--port",
+                str(port),
+            ],
+            cwd=tmp_path,
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
     url = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + 180
@@ -62,8 +77,13 @@ def test_rag_serve_process(tmp_path: Path) -> None:
                 pass
             assert time.monotonic() < deadline, f"rag serve did not come up: {log_path.read_text()}"
             time.sleep(0.3)
-        assert health.json() == {"status": "ok", "ready": True, "articles": 5, "embedder": "fake",
-                                 "generator": "extractive"}
+        assert health.json() == {
+            "status": "ok",
+            "ready": True,
+            "articles": 5,
+            "embedder": "fake",
+            "generator": "extractive",
+        }
         answer = httpx.post(f"{url}/v1/ask", json={"question": QUESTION}, timeout=60).json()
         assert answer["citations"] and answer["generator"] == "extractive"
         assert httpx.get(f"{url}/openapi.json", timeout=10).status_code == 200
@@ -86,12 +106,13 @@ def test_rag_serve_refuses_a_busy_port(tmp_path: Path) -> None:
         busy.bind(("127.0.0.1", 0))
         busy.listen()
         port = busy.getsockname()[1]
-        result = run_rag("--store", tmp_path / "store", "--embedder", "fake", "serve", "--port", port, cwd=tmp_path,
-                         timeout=120)
+        result = run_rag(
+            "--store", tmp_path / "store", "--embedder", "fake", "serve", "--port", port, cwd=tmp_path, timeout=120
+        )
     assert_one_line_error(result, 2, f"Cannot listen on 127.0.0.1:{port}", "--port")
 
 
-def test_rag_serve_refuses_a_bad_port(cli, tmp_path: Path) -> None:  # noqa: ANN001
+def test_rag_serve_refuses_a_bad_port(cli, tmp_path: Path) -> None:
     result = cli("--store", tmp_path / "store", "--embedder", "fake", "serve", "--port", "70000")
     assert result.code == 2 and "out of range" in result.err
     assert cli("serve", "--port", "zero").code == 2

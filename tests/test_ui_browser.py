@@ -23,12 +23,20 @@ from tests.fakes import ScriptedGenerator
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
-playwright_api = pytest.importorskip("playwright.sync_api", reason="pip install playwright==1.65.2 (requirements/test.txt)")
+playwright_api = pytest.importorskip(
+    "playwright.sync_api", reason="pip install playwright==1.65.2 (requirements/test.txt)"
+)
 expect = playwright_api.expect
 
 CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-                 "--no-first-run", "--disable-sync"]
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--no-first-run",
+    "--disable-sync",
+]
 ARTIFACTS = ROOT / "tests" / "artifacts"
 SCREENSHOT = ROOT / "docs" / "screenshot-chat.png"
 
@@ -58,13 +66,13 @@ class SlowEcho(ScriptedGenerator):
         self.delay = delay
 
     @staticmethod
-    def _reply(request) -> str:  # noqa: ANN001 - GenerationRequest
+    def _reply(request) -> str:
         if not request.extractive.sentences:  # the follow-up rewrite prompt: fall back to carrying the words
             return ""
         n, text = request.extractive.sentences[0]
         return f"{text.rstrip().rstrip('.')} [{n}]."
 
-    def generate(self, request):  # noqa: ANN001, ANN201
+    def generate(self, request):
         for piece in super().generate(request):
             time.sleep(self.delay)
             yield piece
@@ -77,9 +85,18 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict]:
     from ui import launch
 
     base = tmp_path_factory.mktemp("ui-server")
-    settings = Settings(store=base / "store", cache_dir=base / "cache", embedder="fake", generator="local",
-                        host="127.0.0.1", port=free_port(), auth_user=None, auth_password=None,
-                        openai_base_url=f"http://127.0.0.1:{free_port()}/v1", request_timeout=5)
+    settings = Settings(
+        store=base / "store",
+        cache_dir=base / "cache",
+        embedder="fake",
+        generator="local",
+        host="127.0.0.1",
+        port=free_port(),
+        auth_user=None,
+        auth_password=None,
+        openai_base_url=f"http://127.0.0.1:{free_port()}/v1",
+        request_timeout=5,
+    )
     pipeline = Pipeline(settings, generator=SlowEcho())
     started = time.perf_counter()
     app = launch(pipeline, settings, block=False)
@@ -95,13 +112,14 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict]:
 
 
 @pytest.fixture(scope="module")
-def browser(tmp_path_factory: pytest.TempPathFactory):  # noqa: ANN201
+def browser(tmp_path_factory: pytest.TempPathFactory):
     if not CHROMIUM.exists():
         pytest.skip(f"{CHROMIUM} not found: apt-get install chromium")
     home = tmp_path_factory.mktemp("chromium-home")  # Chromium writes into $HOME even with a profile dir
     with playwright_api.sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS,
-                                    env={**os.environ, "HOME": str(home)})
+        browser = p.chromium.launch(
+            executable_path=str(CHROMIUM), args=CHROMIUM_ARGS, env={**os.environ, "HOME": str(home)}
+        )
         try:
             yield browser
         finally:
@@ -109,7 +127,7 @@ def browser(tmp_path_factory: pytest.TempPathFactory):  # noqa: ANN201
 
 
 @pytest.fixture
-def page(browser, server: dict):  # noqa: ANN001, ANN201
+def page(browser, server: dict):
     context = browser.new_context(viewport={"width": 1440, "height": 960}, device_scale_factor=1)
     page = context.new_page()
     errors: list[str] = []
@@ -123,12 +141,12 @@ def page(browser, server: dict):  # noqa: ANN001, ANN201
 
 
 # ----- helpers
-def finals(page):  # noqa: ANN001, ANN201
+def finals(page):
     """The finished assistant messages (answer, abstention or error)."""
     return page.locator("#rag-chat .rag-answer, #rag-chat .rag-abstained, #rag-chat .rag-error")
 
 
-def ask(page, question: str, timeout: float = 30_000):  # noqa: ANN001, ANN201
+def ask(page, question: str, timeout: float = 30_000):
     """Type and send a question; returns the locator of its finished reply."""
     before = finals(page).count()
     page.locator("#rag-question textarea").fill(question)
@@ -137,14 +155,14 @@ def ask(page, question: str, timeout: float = 30_000):  # noqa: ANN001, ANN201
     return finals(page).nth(before)
 
 
-def choose_generator(page, label: str) -> None:  # noqa: ANN001
+def choose_generator(page, label: str) -> None:
     page.locator("#rag-settings button.label-wrap").click()
     page.locator("#rag-generator input").click()
     page.get_by_role("option", name=label).click()
     expect(page.locator("#rag-generator input")).to_have_value(label)
 
 
-def screenshot(page, name: str, *also: Path) -> None:  # noqa: ANN001
+def screenshot(page, name: str, *also: Path) -> None:
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=str(ARTIFACTS / name))
     for path in also:
@@ -153,7 +171,7 @@ def screenshot(page, name: str, *also: Path) -> None:  # noqa: ANN001
 
 
 # ----- tests
-def test_streamed_answer_with_citations_and_highlighted_passage(page) -> None:  # noqa: ANN001
+def test_streamed_answer_with_citations_and_highlighted_passage(page) -> None:
     # Record every state the draft passes through: proof that the answer arrives in pieces.
     page.evaluate("""() => {
         window.__drafts = [];
@@ -191,7 +209,7 @@ def test_streamed_answer_with_citations_and_highlighted_passage(page) -> None:  
     screenshot(page, "chat.png", SCREENSHOT)
 
 
-def test_follow_up_uses_the_earlier_turn(page) -> None:  # noqa: ANN001
+def test_follow_up_uses_the_earlier_turn(page) -> None:
     first = ask(page, "Wie viele Raketen kann das U-Boot tragen?")
     expect(first.locator("a.cite")).to_have_count(1)
     # The page's settings apply to the next question: two passages, with their retrieval scores.
@@ -218,7 +236,8 @@ def test_follow_up_uses_the_earlier_turn(page) -> None:  # noqa: ANN001
     expect(second).to_contain_text("zwischen Korea und Japan")
     # The follow-up was searched together with the earlier question (the history reached the pipeline).
     expect(page.locator("#turn-2 .turn-rewrite")).to_have_text(
-        "Searched as: Wie viele Raketen kann das U-Boot tragen? Wo soll es patrouillieren?")
+        "Searched as: Wie viele Raketen kann das U-Boot tragen? Wo soll es patrouillieren?"
+    )
     expect(page.locator("#turn-2")).to_be_visible()
     expect(page.locator("#turn-1")).to_be_hidden()
     # A marker in the first answer still opens the first answer's sources.
@@ -229,7 +248,7 @@ def test_follow_up_uses_the_earlier_turn(page) -> None:  # noqa: ANN001
     screenshot(page, "follow-up.png")
 
 
-def test_abstention_looks_different(page) -> None:  # noqa: ANN001
+def test_abstention_looks_different(page) -> None:
     choose_generator(page, "Extractive (no LLM: best matching sentences)")
     reply = ask(page, "Wie ist das Wetter auf dem Mars?")
     expect(reply).to_have_class("rag-abstained abstained")
@@ -248,7 +267,7 @@ def test_abstention_looks_different(page) -> None:  # noqa: ANN001
     screenshot(page, "abstention.png")
 
 
-def test_markup_in_an_article_renders_as_text(page) -> None:  # noqa: ANN001
+def test_markup_in_an_article_renders_as_text(page) -> None:
     # Watch the chat while the answer streams: the draft quotes the article's markup verbatim.
     page.evaluate("""() => {
         window.__drafts = []; window.__injected = [];
@@ -263,8 +282,9 @@ def test_markup_in_an_article_renders_as_text(page) -> None:  # noqa: ANN001
     }""")
     reply = ask(page, "Wie viel kosten die neuen Fahrradwege in Beispielstadt?")
     expect(reply).to_contain_text("Fahrradwege")
-    assert any('<img src=x onerror="window.__xss = 2">' in d for d in page.evaluate("window.__drafts")), \
+    assert any('<img src=x onerror="window.__xss = 2">' in d for d in page.evaluate("window.__drafts")), (
         "the streamed draft should show the article's markup as text"
+    )
     assert page.evaluate("window.__injected") == []
     panel = page.locator("#rag-sources")
     expect(panel.locator("details.cited .src-title").first).to_have_text(XSS_TITLE)
@@ -276,12 +296,14 @@ def test_markup_in_an_article_renders_as_text(page) -> None:  # noqa: ANN001
     expect(page.locator("#rag-articles")).to_contain_text(XSS_TITLE)
     page.wait_for_timeout(300)
     assert page.evaluate("window.__xss") is None
-    injected = page.locator("#rag-chat img[src='x'], #rag-sources img, #rag-sources script, #rag-articles script, "
-                            "#rag-chat b[onmouseover], #rag-sources b, #rag-articles img")
+    injected = page.locator(
+        "#rag-chat img[src='x'], #rag-sources img, #rag-sources script, #rag-articles script, "
+        "#rag-chat b[onmouseover], #rag-sources b, #rag-articles img"
+    )
     expect(injected).to_have_count(0)
 
 
-def test_upload_answer_and_remove(page, server: dict, tmp_path: Path) -> None:  # noqa: ANN001
+def test_upload_answer_and_remove(page, server: dict, tmp_path: Path) -> None:
     upload = tmp_path / UPLOAD_NAME
     upload.write_text(UPLOAD_ARTICLE, encoding="utf-8")
     page.get_by_role("tab", name="Articles").click()
@@ -316,7 +338,7 @@ def test_upload_answer_and_remove(page, server: dict, tmp_path: Path) -> None:  
     screenshot(page, "articles.png")
 
 
-def test_unavailable_generator_is_a_message_in_the_chat(page) -> None:  # noqa: ANN001
+def test_unavailable_generator_is_a_message_in_the_chat(page) -> None:
     choose_generator(page, "OpenAI-compatible server")
     reply = ask(page, "Wann treffen sich Kim und Putin?")
     expect(reply).to_have_class("rag-error")

@@ -27,13 +27,13 @@ U_BOOT = "Wie viele Raketen kann das U-Boot tragen?"
 SUPPORTED = "Das Gefährt könne bis zu zehn Raketen mit Nuklearsprengköpfen tragen und abfeuern [1]."
 
 
-def run_turn(pipeline, question: str, messages=None, state=None, generator=None, top_k: int = 5):  # noqa: ANN001, ANN201
+def run_turn(pipeline, question: str, messages=None, state=None, generator=None, top_k: int = 5):
     """All yields of one chat turn, and the last one."""
     steps = list(app.chat_turn(pipeline, question, messages or [], state or [], generator, top_k, False))
     return steps, steps[-1]
 
 
-def last_message(step) -> str:  # noqa: ANN001
+def last_message(step) -> str:
     return step[1][-1]["content"]
 
 
@@ -71,7 +71,7 @@ def test_follow_up_gets_earlier_turns_as_history_and_the_chosen_settings() -> No
         def __init__(self) -> None:
             self.calls = []
 
-        def ask_stream(self, question, history, generator=None, *, top_k=None):  # noqa: ANN001, ANN201
+        def ask_stream(self, question, history, generator=None, *, top_k=None):
             self.calls.append((question, list(history), generator, top_k))
             if question == "kaputt":
                 raise EmptyStore()
@@ -83,8 +83,11 @@ def test_follow_up_gets_earlier_turns_as_history_and_the_chosen_settings() -> No
     _, one = run_turn(pipeline, "erste Frage", generator="extractive", top_k=3)
     _, two = run_turn(pipeline, "kaputt", one[1], one[2], "local", 7)
     _, three = run_turn(pipeline, "  dritte Frage ", two[1], two[2], "openai", 2)
-    assert pipeline.calls == [("erste Frage", [], "extractive", 3), ("kaputt", ["erste Frage"], "local", 7),
-                              ("dritte Frage", ["erste Frage"], "openai", 2)]  # the failed turn is no context
+    assert pipeline.calls == [
+        ("erste Frage", [], "extractive", 3),
+        ("kaputt", ["erste Frage"], "local", 7),
+        ("dritte Frage", ["erste Frage"], "openai", 2),
+    ]  # the failed turn is no context
     assert len(three[1]) == 6 and len(three[2]) == 3
     assert 'id="turn-3"' in three[3] and 'id="turn-2"' not in three[3]
 
@@ -113,7 +116,7 @@ def news(settings: Settings) -> Pipeline:
     return pipeline
 
 
-def filtered_turn(pipeline: Pipeline, question: str, outlets=None, since: str = "", until: str = ""):  # noqa: ANN001, ANN201
+def filtered_turn(pipeline: Pipeline, question: str, outlets=None, since: str = "", until: str = ""):
     return list(app.chat_turn(pipeline, question, [], [], None, 5, False, outlets, since, until))[-1]
 
 
@@ -134,7 +137,9 @@ def test_a_filter_that_nothing_passes_and_a_bad_date_are_messages(news: Pipeline
     assert none[2][-1]["answer"].passages == ()
     bad = filtered_turn(news, BRIDGE_Q, [], "gestern")
     assert "rag-error" in last_message(bad)
-    assert "Cannot read the since date &#x27;gestern&#x27;: write it as 2023-09-12, 2023-09 or 2023." in last_message(bad)
+    assert "Cannot read the since date &#x27;gestern&#x27;: write it as 2023-09-12, 2023-09 or 2023." in last_message(
+        bad
+    )
     assert bad[2][-1]["answer"] is None  # a failed turn is no context for the next
 
 
@@ -162,7 +167,7 @@ class Failing:
     def __init__(self, exc: Exception) -> None:
         self.exc = exc
 
-    def ask_stream(self, question, history, generator=None, *, top_k=None):  # noqa: ANN001, ANN201
+    def ask_stream(self, question, history, generator=None, *, top_k=None):
         yield "Ein Anfang"
         raise self.exc
 
@@ -170,8 +175,13 @@ class Failing:
 @pytest.mark.parametrize(
     ("exc", "needle"),
     [
-        (StoreUnavailable("The Chroma store at http://127.0.0.1:9 failed: Connection refused. Check that the "
-                          "Chroma server is running and reachable, then try again."), "Chroma server is running"),
+        (
+            StoreUnavailable(
+                "The Chroma store at http://127.0.0.1:9 failed: Connection refused. Check that the "
+                "Chroma server is running and reachable, then try again."
+            ),
+            "Chroma server is running",
+        ),
         (ModelUnavailable("llama-cpp-python is not installed: run `make setup`."), "llama-cpp-python is not installed"),
         (RuntimeError("boom <b>"), "Something went wrong while answering (RuntimeError: boom &lt;b&gt;)"),
     ],
@@ -227,8 +237,9 @@ def test_upload_indexes_answers_and_deletes_the_temporary_file(samples: Pipeline
         ("leer.txt", b"", 10, "leer.txt"),
     ],
 )
-def test_upload_refusals_are_messages(settings: Settings, tmp_path: Path, name: str, data: bytes, limit_mb: float,
-                                      needle: str) -> None:
+def test_upload_refusals_are_messages(
+    settings: Settings, tmp_path: Path, name: str, data: bytes, limit_mb: float, needle: str
+) -> None:
     pipeline = Pipeline(settings.with_(max_upload_mb=limit_mb))
     path = upload(tmp_path, name, data)
     status = app.upload_files(pipeline, [str(path)])
@@ -288,7 +299,7 @@ def test_build_app_does_not_touch_the_pipeline_beyond_settings() -> None:
 
 
 # ----- rag chat
-def test_chat_command_refuses_a_taken_port(cli, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:  # noqa: ANN001
+def test_chat_command_refuses_a_taken_port(cli, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("RAG_GENERATOR", "extractive")  # launch loads the generator: keep the LLM out of this
     monkeypatch.setenv("RAG_CACHE_DIR", str(tmp_path / "cache"))
     with socket.socket() as taken:
@@ -341,7 +352,11 @@ def _can_unshare() -> bool:
     if shutil.which("unshare") is None or shutil.which("ip") is None:
         return False
     try:
-        return subprocess.run(["unshare", "-n", "sh", "-c", "ip link set lo up"], capture_output=True,
-                              timeout=30).returncode == 0
+        return (
+            subprocess.run(
+                ["unshare", "-n", "sh", "-c", "ip link set lo up"], capture_output=True, timeout=30
+            ).returncode
+            == 0
+        )
     except OSError:
         return False

@@ -22,8 +22,17 @@ XSS = [
 
 
 def passage(text: str, start: int = 100, n: int = 1, source: str = "a.txt", title: str = "Titel") -> Passage:
-    return Passage(id=f"p{n}", source=source, title=title, text=text, start=start, end=start + len(text), score=0.5,
-                   dense_score=0.81, keyword_score=3.2)
+    return Passage(
+        id=f"p{n}",
+        source=source,
+        title=title,
+        text=text,
+        start=start,
+        end=start + len(text),
+        score=0.5,
+        dense_score=0.81,
+        keyword_score=3.2,
+    )
 
 
 def cite(p: Passage, n: int, a: int, b: int) -> Citation:
@@ -31,8 +40,28 @@ def cite(p: Passage, n: int, a: int, b: int) -> Citation:
     return Citation(n=n, passage_id=p.id, source=p.source, start=p.start + a, end=p.start + b, quote=p.text[a:b])
 
 
-ALLOWED_TAGS = {"div", "p", "span", "mark", "a", "details", "summary", "section", "h3", "h4", "table",
-                "thead", "tbody", "tr", "th", "td", "code", "ul", "li", "em"}
+ALLOWED_TAGS = {
+    "div",
+    "p",
+    "span",
+    "mark",
+    "a",
+    "details",
+    "summary",
+    "section",
+    "h3",
+    "h4",
+    "table",
+    "thead",
+    "tbody",
+    "tr",
+    "th",
+    "td",
+    "code",
+    "ul",
+    "li",
+    "em",
+}
 ALLOWED_ATTRS = {"class", "id", "href", "title", "open", "hidden", "data-turn", "data-source", "colspan"}
 
 
@@ -72,8 +101,11 @@ def no_live_markup(html: str) -> None:
         ("Kim trifft Putin.", [(0, 6), (4, 10)], "<mark>Kim trifft</mark> Putin."),  # overlapping: merged
         ("Kim trifft Putin.", [(11, 17), (0, 3)], "<mark>Kim</mark> trifft <mark>Putin.</mark>"),  # unsorted
         ("a<b>c", [(1, 4)], "a<mark>&lt;b&gt;</mark>c"),
-        ('x <img src=x onerror="alert(1)"> y', [(2, 32)],
-         'x <mark>&lt;img src=x onerror=&quot;alert(1)&quot;&gt;</mark> y'),
+        (
+            'x <img src=x onerror="alert(1)"> y',
+            [(2, 32)],
+            "x <mark>&lt;img src=x onerror=&quot;alert(1)&quot;&gt;</mark> y",
+        ),
         ("<script>alert(1)</script>", [(0, 8)], "<mark>&lt;script&gt;</mark>alert(1)&lt;/script&gt;"),
         ("Tom & Jerry", [(4, 5)], "Tom <mark>&amp;</mark> Jerry"),
     ],
@@ -92,7 +124,11 @@ def test_highlight_escapes_untrusted_text(payload: str) -> None:
 # ----- passages and citations
 @pytest.mark.parametrize(
     ("where", "expected_mark"),
-    [("start", "<mark>Kim kommt.</mark>"), ("end", "<mark>Putin wartet.</mark>"), ("middle", "<mark>Es regnet.</mark>")],
+    [
+        ("start", "<mark>Kim kommt.</mark>"),
+        ("end", "<mark>Putin wartet.</mark>"),
+        ("middle", "<mark>Es regnet.</mark>"),
+    ],
 )
 def test_passage_highlights_the_cited_span_at_start_middle_and_end(where: str, expected_mark: str) -> None:
     p = passage("Kim kommt. Es regnet. Putin wartet.", start=40)
@@ -120,10 +156,21 @@ def test_passage_escapes_title_source_and_text(payload: str) -> None:
     no_live_markup(html)
 
 
-def answer(text: str, passages: tuple[Passage, ...], citations: tuple[Citation, ...], abstained: bool = False,
-           question: str = "Frage?") -> Answer:
-    return Answer(question=question, answer=text, abstained=abstained, citations=citations, passages=passages,
-                  standalone_question=question)
+def answer(
+    text: str,
+    passages: tuple[Passage, ...],
+    citations: tuple[Citation, ...],
+    abstained: bool = False,
+    question: str = "Frage?",
+) -> Answer:
+    return Answer(
+        question=question,
+        answer=text,
+        abstained=abstained,
+        citations=citations,
+        passages=passages,
+        standalone_question=question,
+    )
 
 
 def test_answer_markers_link_to_their_turns_sources() -> None:
@@ -139,7 +186,10 @@ def test_answer_markers_link_to_their_turns_sources() -> None:
 @pytest.mark.parametrize("payload", XSS)
 def test_answer_and_draft_escape_model_output(payload: str) -> None:
     p = passage("Eins.")
-    for html in (render.answer_html(answer(f"Satz {payload} [1].", (p,), ()), 1), render.draft_html(f"Satz {payload} [1")):
+    for html in (
+        render.answer_html(answer(f"Satz {payload} [1].", (p,), ()), 1),
+        render.draft_html(f"Satz {payload} [1"),
+    ):
         no_live_markup(html)
     assert render.user_html(payload).count("<") == 2  # only the wrapper's own tags
 
@@ -170,8 +220,13 @@ def test_sources_panel_lists_cited_first_and_keeps_earlier_turns_hidden() -> Non
 
 
 def test_sources_panel_shows_the_rewritten_question_escaped() -> None:
-    a = Answer(question="Und <dann>?", answer="x", abstained=True, passages=(passage("Eins."),),
-               standalone_question="Wer kam <zuerst>? Und <dann>?")
+    a = Answer(
+        question="Und <dann>?",
+        answer="x",
+        abstained=True,
+        passages=(passage("Eins."),),
+        standalone_question="Wer kam <zuerst>? Und <dann>?",
+    )
     html = render.sources_html([a])
     assert "Searched as: Wer kam &lt;zuerst&gt;? Und &lt;dann&gt;?" in html
     assert "No passage supports an answer." in html
@@ -196,13 +251,21 @@ def test_status_lines_are_escaped() -> None:
 
 
 # ----- who published a source, and when (issue 14)
-@pytest.mark.parametrize(("meta", "outlet", "when"), [
-    (ArticleMeta(outlet="Radio Nordost", updated="2023-09-12T16:40"), "Radio Nordost", "updated 2023-09-12"),
-    (ArticleMeta(outlet="Elbtal Nachrichten", published="2024-01-05T08:00+01:00", updated="2024-01-05T18:30+01:00"),
-     "Elbtal Nachrichten", "2024-01-05 (updated 2024-01-05)"),
-    (ArticleMeta(published="2021-08-31"), "unknown outlet", "2021-08-31"),
-    (ArticleMeta(), "unknown outlet", "undated"),
-])
+@pytest.mark.parametrize(
+    ("meta", "outlet", "when"),
+    [
+        (ArticleMeta(outlet="Radio Nordost", updated="2023-09-12T16:40"), "Radio Nordost", "updated 2023-09-12"),
+        (
+            ArticleMeta(
+                outlet="Elbtal Nachrichten", published="2024-01-05T08:00+01:00", updated="2024-01-05T18:30+01:00"
+            ),
+            "Elbtal Nachrichten",
+            "2024-01-05 (updated 2024-01-05)",
+        ),
+        (ArticleMeta(published="2021-08-31"), "unknown outlet", "2021-08-31"),
+        (ArticleMeta(), "unknown outlet", "undated"),
+    ],
+)
 def test_every_source_shows_outlet_and_date(meta: ArticleMeta, outlet: str, when: str) -> None:
     p = replace(passage("Die Brücke ist gesperrt."), meta=meta)
     html = render.passage_html(p, 1, 1, [], show_scores=False)

@@ -26,13 +26,13 @@ from typing import Any
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")  # before gradio is imported: no phoning home
 os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
 
-import gradio as gr  # noqa: E402
+import gradio as gr
 
-from rag.errors import RagError  # noqa: E402
-from rag.filters import make_filters  # noqa: E402
-from rag.types import Answer  # noqa: E402
-from ui import render  # noqa: E402
-from ui.articles import outlet_names  # noqa: E402
+from rag.errors import RagError
+from rag.filters import make_filters
+from rag.types import Answer
+from ui import render
+from ui.articles import outlet_names
 
 log = logging.getLogger(__name__)
 
@@ -139,118 +139,203 @@ def build_app(pipeline: Any) -> gr.Blocks:
 
     with gr.Blocks(title=TITLE, analytics_enabled=False, delete_cache=(3600, 3600)) as app:
         turns = gr.State([])  # [{"question": str, "answer": Answer | None}], one per question asked
-        gr.Markdown(f"## {TITLE}\nAsk about the indexed German news articles. Every answer cites its passages: "
-                    "click a **[n]** to see the passage with the cited words highlighted.")
+        gr.Markdown(
+            f"## {TITLE}\nAsk about the indexed German news articles. Every answer cites its passages: "
+            "click a **[n]** to see the passage with the cited words highlighted."
+        )
         with gr.Tabs():
             with gr.Tab("Chat", id="chat"):
                 with gr.Row(equal_height=False):
                     with gr.Column(scale=3, min_width=420):
                         chat = gr.Chatbot(
-                            label="Conversation", elem_id="rag-chat", height=520, render_markdown=False,
-                            sanitize_html=True, allow_tags=False, feedback_options=None, layout="bubble",
+                            label="Conversation",
+                            elem_id="rag-chat",
+                            height=520,
+                            render_markdown=False,
+                            sanitize_html=True,
+                            allow_tags=False,
+                            feedback_options=None,
+                            layout="bubble",
                             buttons=[],  # copy would hand out the message HTML, not its text
                             placeholder="Ask a question about the articles, e.g. *Wann treffen sich Kim und Putin?* "
-                                        "Follow-up questions may refer to the earlier ones.",
+                            "Follow-up questions may refer to the earlier ones.",
                         )
                         with gr.Row():
-                            question = gr.Textbox(show_label=False, placeholder="Your question …", scale=5,
-                                                  elem_id="rag-question", max_lines=4, autofocus=True)
+                            question = gr.Textbox(
+                                show_label=False,
+                                placeholder="Your question …",
+                                scale=5,
+                                elem_id="rag-question",
+                                max_lines=4,
+                                autofocus=True,
+                            )
                             ask = gr.Button("Ask", variant="primary", scale=1, min_width=80, elem_id="rag-ask")
                         with gr.Accordion("Settings and filters", open=False, elem_id="rag-settings"):
                             with gr.Row():
-                                generator = gr.Dropdown(GENERATORS, value=default_generator, label="Generator",
-                                                        elem_id="rag-generator")
-                                top_k = gr.Slider(1, MAX_TOP_K, value=default_k, step=1, label="Passages per question",
-                                                  elem_id="rag-top-k")
+                                generator = gr.Dropdown(
+                                    GENERATORS, value=default_generator, label="Generator", elem_id="rag-generator"
+                                )
+                                top_k = gr.Slider(
+                                    1,
+                                    MAX_TOP_K,
+                                    value=default_k,
+                                    step=1,
+                                    label="Passages per question",
+                                    elem_id="rag-top-k",
+                                )
                                 show_scores = gr.Checkbox(False, label="Show retrieval scores", elem_id="rag-scores")
                             with gr.Row(elem_id="rag-filters"):  # applied inside the search: k stays full
-                                outlets = gr.Dropdown([], value=[], multiselect=True, label="Outlets (none: all)",
-                                                      elem_id="rag-outlets", scale=2)
-                                since = gr.Textbox(label="Published since", placeholder=DAY_HINT, max_lines=1,
-                                                   elem_id="rag-since")
-                                until = gr.Textbox(label="Published until", placeholder=DAY_HINT, max_lines=1,
-                                                   elem_id="rag-until")
+                                outlets = gr.Dropdown(
+                                    [],
+                                    value=[],
+                                    multiselect=True,
+                                    label="Outlets (none: all)",
+                                    elem_id="rag-outlets",
+                                    scale=2,
+                                )
+                                since = gr.Textbox(
+                                    label="Published since", placeholder=DAY_HINT, max_lines=1, elem_id="rag-since"
+                                )
+                                until = gr.Textbox(
+                                    label="Published until", placeholder=DAY_HINT, max_lines=1, elem_id="rag-until"
+                                )
                             # What the next question will use, as the server received it: a
                             # changed control shows here only once the page has committed it.
-                            applied = gr.HTML(applied_html(default_generator, default_k, False),
-                                              elem_id="rag-applied")
+                            applied = gr.HTML(applied_html(default_generator, default_k, False), elem_id="rag-applied")
                         new_chat = gr.Button("New conversation", size="sm", elem_id="rag-new")
                     with gr.Column(scale=2, min_width=320, elem_id="rag-sources-col"):
-                        sources = gr.HTML(render.sources_html([]), elem_id="rag-sources", head=f"<style>{CSS}</style>",
-                                          js_on_load=CITE_JS)
+                        sources = gr.HTML(
+                            render.sources_html([]),
+                            elem_id="rag-sources",
+                            head=f"<style>{CSS}</style>",
+                            js_on_load=CITE_JS,
+                        )
             with gr.Tab("Articles", id="articles"):
-                shown = gr.Dropdown([], value=[], multiselect=True, label="Show outlets (none: all)",
-                                    elem_id="rag-article-outlets")
+                shown = gr.Dropdown(
+                    [], value=[], multiselect=True, label="Show outlets (none: all)", elem_id="rag-article-outlets"
+                )
                 articles = gr.HTML(elem_id="rag-articles")
                 with gr.Row(equal_height=False):
                     with gr.Column():
-                        upload = gr.File(label=f"Upload articles (.txt, .md, .html; at most {limit_mb:g} MB each)",
-                                         file_count="multiple", file_types=UPLOAD_TYPES, elem_id="rag-upload",
-                                         height=140)
+                        upload = gr.File(
+                            label=f"Upload articles (.txt, .md, .html; at most {limit_mb:g} MB each)",
+                            file_count="multiple",
+                            file_types=UPLOAD_TYPES,
+                            elem_id="rag-upload",
+                            height=140,
+                        )
                     with gr.Column():
                         to_remove = gr.Dropdown([], label="Article to remove", elem_id="rag-remove-choice")
                         remove = gr.Button("Remove article", variant="stop", elem_id="rag-remove")
                 status = gr.HTML(elem_id="rag-status")
 
-        def respond(text: str, messages: list, state: list, gen: str, k: float, scores: bool,  # noqa: ANN202
-                    chosen: list[str] | None, first: str, last: str):
+        def respond(
+            text: str,
+            messages: list,
+            state: list,
+            gen: str,
+            k: float,
+            scores: bool,
+            chosen: list[str] | None,
+            first: str,
+            last: str,
+        ):
             yield from chat_turn(pipeline, text, messages, state, gen, int(k), scores, chosen, first, last)
 
         def refresh():  # noqa: ANN202
             return article_views(pipeline)
 
-        def on_upload(files: list[str] | None, chosen: list[str] | None, only: list[str] | None,  # noqa: ANN202
-                      progress=gr.Progress()):  # noqa: ANN001, B008
+        def on_upload(
+            files: list[str] | None,
+            chosen: list[str] | None,
+            only: list[str] | None,
+            progress=gr.Progress(),
+        ):
             status_value = upload_files(pipeline, files or [], progress)
             return (status_value, None, *article_views(pipeline, chosen, only))
 
         def on_remove(source: str | None, chosen: list[str] | None, only: list[str] | None):  # noqa: ANN202
             return (remove_article(pipeline, source), *article_views(pipeline, chosen, only))
 
-        chat_io = dict(inputs=[question, chat, turns, generator, top_k, show_scores, outlets, since, until],
-                       outputs=[question, chat, turns, sources])
+        chat_io = dict(
+            inputs=[question, chat, turns, generator, top_k, show_scores, outlets, since, until],
+            outputs=[question, chat, turns, sources],
+        )
         question.submit(respond, **chat_io)
         ask.click(respond, **chat_io)
-        new_chat.click(lambda: ("", [], [], render.sources_html([])), outputs=[question, chat, turns, sources],
-                       queue=False)
+        new_chat.click(
+            lambda: ("", [], [], render.sources_html([])), outputs=[question, chat, turns, sources], queue=False
+        )
         chat.clear(lambda: ([], render.sources_html([])), outputs=[turns, sources], queue=False)
-        show_scores.change(lambda state, s: render.sources_html([t["answer"] for t in state], show_scores=s),
-                           inputs=[turns, show_scores], outputs=sources, queue=False)
+        show_scores.change(
+            lambda state, s: render.sources_html([t["answer"] for t in state], show_scores=s),
+            inputs=[turns, show_scores],
+            outputs=sources,
+            queue=False,
+        )
         for control in (generator, top_k, show_scores, outlets, since, until):
-            control.change(applied_html, inputs=[generator, top_k, show_scores, outlets, since, until],
-                           outputs=applied, queue=False)
-        upload.upload(on_upload, inputs=[upload, outlets, shown],
-                      outputs=[status, upload, articles, to_remove, outlets, shown])
-        remove.click(on_remove, inputs=[to_remove, outlets, shown], outputs=[status, articles, to_remove, outlets, shown])
+            control.change(
+                applied_html,
+                inputs=[generator, top_k, show_scores, outlets, since, until],
+                outputs=applied,
+                queue=False,
+            )
+        upload.upload(
+            on_upload, inputs=[upload, outlets, shown], outputs=[status, upload, articles, to_remove, outlets, shown]
+        )
+        remove.click(
+            on_remove, inputs=[to_remove, outlets, shown], outputs=[status, articles, to_remove, outlets, shown]
+        )
         shown.input(lambda only: article_views(pipeline, None, only)[0], inputs=shown, outputs=articles)
         app.load(refresh, outputs=[articles, to_remove, outlets, shown])
     return app
 
 
 # ----- handlers (plain functions of the pipeline: testable without a browser)
-def applied_html(generator: str | None, top_k: float, show_scores: bool, outlets: Sequence[str] | None = None,
-                 since: str | None = "", until: str | None = "") -> str:
+def applied_html(
+    generator: str | None,
+    top_k: float,
+    show_scores: bool,
+    outlets: Sequence[str] | None = None,
+    since: str | None = "",
+    until: str | None = "",
+) -> str:
     """The settings and filters the next question is sent with (the state the page reports)."""
     k = int(top_k)
     scores = "scores shown" if show_scores else "scores hidden"
-    limits = [", ".join(outlets or ())] + [f"{word} {value.strip()}" for word, value in
-                                           (("since", since or ""), ("until", until or "")) if value.strip()]
+    limits = [", ".join(outlets or ())] + [
+        f"{word} {value.strip()}" for word, value in (("since", since or ""), ("until", until or "")) if value.strip()
+    ]
     only = "; only " + ", ".join(x for x in limits if x) if any(limits) else ""
-    return (f'<div class="rag-applied" data-top-k="{k}">Next question: {k} passage{"s" if k != 1 else ""}, '
-            f"generator {html.escape(str(generator or 'default'))}, {scores}{html.escape(only)}</div>")
+    return (
+        f'<div class="rag-applied" data-top-k="{k}">Next question: {k} passage{"s" if k != 1 else ""}, '
+        f"generator {html.escape(str(generator or 'default'))}, {scores}{html.escape(only)}</div>"
+    )
 
 
-def chat_turn(pipeline: Any, text: str, messages: list, state: list, generator: str | None, top_k: int,
-              show_scores: bool, outlets: Sequence[str] | None = None, since: str | None = "",
-              until: str | None = "") -> Iterator[tuple[str, list, list, str]]:
+def chat_turn(
+    pipeline: Any,
+    text: str,
+    messages: list,
+    state: list,
+    generator: str | None,
+    top_k: int,
+    show_scores: bool,
+    outlets: Sequence[str] | None = None,
+    since: str | None = "",
+    until: str | None = "",
+) -> Iterator[tuple[str, list, list, str]]:
     """One question: yields (question box, chat messages, turns state, sources panel) as the answer streams.
     ``outlets``, ``since`` and ``until`` filter the articles it may draw on (a bad date is a chat message)."""
     text = (text or "").strip()
     if not text:
         yield gr.skip(), gr.skip(), gr.skip(), gr.skip()
         return
-    messages = [*(messages or []), {"role": "user", "content": render.user_html(text)},
-                {"role": "assistant", "content": render.pending_html()}]
+    messages = [
+        *(messages or []),
+        {"role": "user", "content": render.user_html(text)},
+        {"role": "assistant", "content": render.pending_html()},
+    ]
     history = [t["question"] for t in state or [] if t["answer"] is not None]
     state = [*(state or []), {"question": text, "answer": None}]
     turn = len(state)
@@ -275,8 +360,10 @@ def chat_turn(pipeline: Any, text: str, messages: list, state: list, generator: 
         content = render.error_html(_one_line(exc))
     except Exception as exc:  # a bug: keep the traceback in the server log, not in the page
         log.exception("answering %r failed", text)
-        content = render.error_html(f"Something went wrong while answering ({type(exc).__name__}: "
-                                    f"{_one_line(exc)}). The details are in the server log.")
+        content = render.error_html(
+            f"Something went wrong while answering ({type(exc).__name__}: "
+            f"{_one_line(exc)}). The details are in the server log."
+        )
     messages = [*messages[:-1], {"role": "assistant", "content": content}]
     if answer is not None:
         state = [*state[:-1], {"question": text, "answer": answer}]
@@ -289,20 +376,29 @@ def list_articles(pipeline: Any) -> tuple[str, Any]:
     return article_views(pipeline)[:2]
 
 
-def article_views(pipeline: Any, chosen_outlets: Sequence[str] | None = None,
-                  shown_outlets: Sequence[str] | None = None) -> tuple[str, Any, Any, Any]:
+def article_views(
+    pipeline: Any, chosen_outlets: Sequence[str] | None = None, shown_outlets: Sequence[str] | None = None
+) -> tuple[str, Any, Any, Any]:
     """(articles table, remove-dropdown update, chat outlet-filter update, table outlet-filter update) from
     one read of the articles; a chosen outlet that no article has any more is dropped from either filter."""
     try:
         infos = pipeline.sources()
     except RagError as exc:
-        return (render.status_html([("error", _one_line(exc))]), gr.update(choices=[], value=None),
-                gr.update(choices=[], value=[]), gr.update(choices=[], value=[]))
+        return (
+            render.status_html([("error", _one_line(exc))]),
+            gr.update(choices=[], value=None),
+            gr.update(choices=[], value=[]),
+            gr.update(choices=[], value=[]),
+        )
     choices = [(f"{a.title[:60]} ({a.source})" if a.title else a.source, a.source) for a in infos]
     names = outlet_names(infos)
     chosen, shown = ([o for o in given or () if o in names] for given in (chosen_outlets, shown_outlets))
-    return (render.articles_html(infos, shown), gr.update(choices=choices, value=None),
-            gr.update(choices=names, value=chosen), gr.update(choices=names, value=shown))
+    return (
+        render.articles_html(infos, shown),
+        gr.update(choices=choices, value=None),
+        gr.update(choices=names, value=chosen),
+        gr.update(choices=names, value=shown),
+    )
 
 
 def upload_files(pipeline: Any, paths: Sequence[str], progress: Any = None) -> str:
@@ -325,7 +421,9 @@ def upload_files(pipeline: Any, paths: Sequence[str], progress: Any = None) -> s
             lines.append(("error", f"{name}: could not read the upload ({exc.strerror or type(exc).__name__})."))
         except Exception as exc:
             log.exception("indexing upload %r failed", name)
-            lines.append(("error", f"{name}: indexing failed ({type(exc).__name__}). The details are in the server log."))
+            lines.append(
+                ("error", f"{name}: indexing failed ({type(exc).__name__}). The details are in the server log.")
+            )
         finally:
             _delete(path)
     if progress is not None and paths:

@@ -93,16 +93,22 @@ def articles_html(infos: Sequence[Any], outlets: Sequence[str] | None = None) ->
         head += f"; {told} stor{'ies' if told != 1 else 'y'} told by several articles, kept together"
     if wanted:
         head += f". Showing {shown} from {esc(', '.join(outlets or ()))}"
-    header = "".join(f'<th class="num">{c}</th>' if c in ("Passages", "Characters") else f"<th>{c}</th>" for c in COLUMNS)
-    return (f'<div class="rag-articles"><p>{head}.</p><table><thead><tr>{header}</tr></thead>'
-            f'<tbody>{"".join(rows)}</tbody></table></div>')
+    header = "".join(
+        f'<th class="num">{c}</th>' if c in ("Passages", "Characters") else f"<th>{c}</th>" for c in COLUMNS
+    )
+    return (
+        f'<div class="rag-articles"><p>{head}.</p><table><thead><tr>{header}</tr></thead>'
+        f"<tbody>{''.join(rows)}</tbody></table></div>"
+    )
 
 
 def _story_row(members: Sequence[Any], visible: int) -> str:
     names = list(dict.fromkeys(_meta(a).outlet or "unknown outlet" for a in members))
     count = f"{len(members)} articles" + (f", {visible} shown" if visible < len(members) else "")
-    return (f'<tr class="art-story"><td colspan="{len(COLUMNS)}">Story: {esc(members[0].title)} '
-            f'<span class="art-story-outlets">({count}: {esc(", ".join(names))})</span></td></tr>')
+    return (
+        f'<tr class="art-story"><td colspan="{len(COLUMNS)}">Story: {esc(members[0].title)} '
+        f'<span class="art-story-outlets">({count}: {esc(", ".join(names))})</span></td></tr>'
+    )
 
 
 def _row(info: Any, version: str, *, in_story: bool) -> str:
@@ -112,9 +118,11 @@ def _row(info: Any, version: str, *, in_story: bool) -> str:
     if not meta.published and meta.updated:
         when = f"updated {meta.updated[:10]}"
     mark = f' <span class="art-version">{esc(version)}</span>' if version else ""
-    return (f'<tr class="art{" in-story" if in_story else ""}" data-source="{esc(info.source)}">'
-            f'<td class="art-date{"" if when else " unknown"}">{esc(when or "undated")}</td>'
-            f'<td class="art-outlet{"" if meta.outlet else " unknown"}">{esc(meta.outlet or "unknown outlet")}</td>'
-            f'<td class="art-title">{esc(getattr(info, "title", ""))}{mark}</td>'
-            f'<td class="art-source"><code>{esc(info.source)}</code></td>'
-            f'<td class="num">{int(getattr(info, "chunks", 0))}</td><td class="num">{int(getattr(info, "chars", 0)):,}</td></tr>')
+    return (
+        f'<tr class="art{" in-story" if in_story else ""}" data-source="{esc(info.source)}">'
+        f'<td class="art-date{"" if when else " unknown"}">{esc(when or "undated")}</td>'
+        f'<td class="art-outlet{"" if meta.outlet else " unknown"}">{esc(meta.outlet or "unknown outlet")}</td>'
+        f'<td class="art-title">{esc(getattr(info, "title", ""))}{mark}</td>'
+        f'<td class="art-source"><code>{esc(info.source)}</code></td>'
+        f'<td class="num">{int(getattr(info, "chunks", 0))}</td><td class="num">{int(getattr(info, "chars", 0)):,}</td></tr>'
+    )

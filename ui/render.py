@@ -77,10 +77,15 @@ def draft_html(text: str) -> str:
 def answer_html(answer: Answer, turn: int) -> str:
     """The final answer: ``[n]`` markers become links to ``#src-turn-n``; an abstention is a notice."""
     if answer.abstained:
-        hint = ("The passages that came closest are listed under Sources." if answer.passages else
-                "No passage was found: with filters set, no article may pass them.")
-        return (f'<div class="rag-abstained abstained" data-turn="{turn}"><div class="rag-notice-title">'
-                f'No answer in the articles</div><p>{esc(answer.answer)}</p><p class="rag-hint">{hint}</p></div>')
+        hint = (
+            "The passages that came closest are listed under Sources."
+            if answer.passages
+            else "No passage was found: with filters set, no article may pass them."
+        )
+        return (
+            f'<div class="rag-abstained abstained" data-turn="{turn}"><div class="rag-notice-title">'
+            f'No answer in the articles</div><p>{esc(answer.answer)}</p><p class="rag-hint">{hint}</p></div>'
+        )
     n_passages = len(answer.passages)
     body = CITATION_RE.sub(lambda m: _marker_links(m.group(1), turn, n_passages), esc(answer.answer))
     return f'<div class="rag-answer" data-turn="{turn}">{body}</div>'
@@ -114,7 +119,9 @@ def passage_html(passage: Passage, n: int, turn: int, citations: Sequence[Citati
         if passage.keyword_score is not None:
             parts.append(f"keyword {passage.keyword_score:.2f}")
         score = f'<span class="src-score">{esc(" · ".join(parts))}</span>'
-    title = passage.title if len(passage.title) <= SNIPPET_TITLE_CHARS else passage.title[: SNIPPET_TITLE_CHARS - 1] + "…"
+    title = (
+        passage.title if len(passage.title) <= SNIPPET_TITLE_CHARS else passage.title[: SNIPPET_TITLE_CHARS - 1] + "…"
+    )
     return (
         f'<details class="src{" cited" if cited else ""}" id="src-{turn}-{n}"{" open" if cited else ""}>'
         f'<summary><span class="src-n">[{n}]</span> <span class="src-title">{esc(title)}</span></summary>'
@@ -129,8 +136,11 @@ def copies_html(passage: Passage) -> str:
     if not passage.also_in:
         return ""
     older = {p.id for p in passage.older_versions if p.meta.url and p.meta.url == passage.meta.url}
-    items = "".join(f'<li>{origin_html(p.meta)}<span class="src-file">{esc(p.source)}</span>'
-                    f'{" <em>older version</em>" if p.id in older else ""}</li>' for p in passage.also_in)
+    items = "".join(
+        f'<li>{origin_html(p.meta)}<span class="src-file">{esc(p.source)}</span>'
+        f"{' <em>older version</em>' if p.id in older else ''}</li>"
+        for p in passage.also_in
+    )
     n = len(passage.also_in)
     return f'<div class="src-copies">Also in {n} other article{"s" if n != 1 else ""}:<ul>{items}</ul></div>'
 
@@ -143,8 +153,10 @@ def origin_html(meta: object) -> str:
     when = published[:10] or (f"updated {updated[:10]}" if updated else "")
     if published and updated:
         when += f" (updated {updated[:10]})"
-    return (f'<span class="src-outlet{"" if outlet else " unknown"}">{esc(outlet or "unknown outlet")}</span>'
-            f'<span class="src-date{"" if when else " unknown"}">{esc(when or "undated")}</span>')
+    return (
+        f'<span class="src-outlet{"" if outlet else " unknown"}">{esc(outlet or "unknown outlet")}</span>'
+        f'<span class="src-date{"" if when else " unknown"}">{esc(when or "undated")}</span>'
+    )
 
 
 def turn_sources_html(answer: Answer, turn: int, *, show_scores: bool, active: bool) -> str:
@@ -155,8 +167,10 @@ def turn_sources_html(answer: Answer, turn: int, *, show_scores: bool, active: b
     numbered = list(enumerate(answer.passages, start=1))
     cited = [(n, p) for n, p in numbered if n in by_n]
     others = [(n, p) for n, p in numbered if n not in by_n]
-    parts = [f'<section class="turn" id="turn-{turn}" data-turn="{turn}"{"" if active else " hidden"}>',
-             f'<div class="turn-question">Question {turn}: {esc(answer.question)}</div>']
+    parts = [
+        f'<section class="turn" id="turn-{turn}" data-turn="{turn}"{"" if active else " hidden"}>',
+        f'<div class="turn-question">Question {turn}: {esc(answer.question)}</div>',
+    ]
     if answer.standalone_question and answer.standalone_question != answer.question:
         parts.append(f'<div class="turn-rewrite">Searched as: {esc(answer.standalone_question)}</div>')
     if cited:
@@ -176,8 +190,10 @@ def sources_html(answers: Sequence[Answer | None], *, show_scores: bool = False)
     """The whole panel; the last answered turn is shown, earlier ones wait hidden for their links."""
     answered = [(t, a) for t, a in enumerate(answers, start=1) if a is not None]
     if not answered:
-        return ('<div class="rag-sources"><h3>Sources</h3><p class="src-empty">Ask a question: the passages '
-                'behind the answer appear here, the cited words highlighted.</p></div>')
+        return (
+            '<div class="rag-sources"><h3>Sources</h3><p class="src-empty">Ask a question: the passages '
+            "behind the answer appear here, the cited words highlighted.</p></div>"
+        )
     last = answered[-1][0]
     body = "".join(turn_sources_html(a, t, show_scores=show_scores, active=t == last) for t, a in answered)
     return f'<div class="rag-sources"><h3>Sources</h3>{body}</div>'

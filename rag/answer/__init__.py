@@ -1,8 +1,14 @@
 """Grounded answers: generation behind a protocol, citations checked against the passages."""
 
 from rag.answer.answerer import Answerer
-from rag.answer.generators import (ExtractiveGenerator, GenerationRequest, Generator, LocalLlamaGenerator,
-                                   OpenAICompatibleGenerator, make_generator)
+from rag.answer.generators import (
+    ExtractiveGenerator,
+    GenerationRequest,
+    Generator,
+    LocalLlamaGenerator,
+    OpenAICompatibleGenerator,
+    make_generator,
+)
 from rag.answer.prompts import NO_ANSWER
 
 __all__ = [

@@ -36,9 +36,25 @@ from rag.answer.dates import absolute_days, article_day
 from rag.answer.decision import Answerability, Decision, Signals
 from rag.answer.evidence import DEFAULT_RANGE, SIMILARITY_RANGE, Evidence, Sentence, VectorCache, type_match
 from rag.answer.generators import ExtractiveChoice, GenerationRequest, Generator
-from rag.answer.prompts import (DISAGREE, EXAMPLE, NO_ANSWER, NO_ANSWER_PATTERNS, PASSAGE, PICK_EXAMPLES, PICK_LINE, PICK_PREFIX,
-                                PICK_SYSTEM, PICK_USER, REWRITE_SYSTEM, REWRITE_USER, SYSTEM, USER, VERIFY_OPTIONS,
-                                VERIFY_USER, render)
+from rag.answer.prompts import (
+    DISAGREE,
+    EXAMPLE,
+    NO_ANSWER,
+    NO_ANSWER_PATTERNS,
+    PASSAGE,
+    PICK_EXAMPLES,
+    PICK_LINE,
+    PICK_PREFIX,
+    PICK_SYSTEM,
+    PICK_USER,
+    REWRITE_SYSTEM,
+    REWRITE_USER,
+    SYSTEM,
+    USER,
+    VERIFY_OPTIONS,
+    VERIFY_USER,
+    render,
+)
 from rag.lang import detect_language
 from rag.settings import Settings
 from rag.types import Answer, Citation, Passage
@@ -73,9 +89,16 @@ class Answerer:
     """Takes what it uses: a retrieve function, the embedder's embed, the keyword idf, a
     generator, the settings, and the calibrated answerability models."""
 
-    def __init__(self, retrieve: Retrieve, embed: Embed, idf: Callable[[str], float], generator: Generator,
-                 settings: Settings, answerability: Answerability | None = None,
-                 vectors: VectorCache | None = None) -> None:
+    def __init__(
+        self,
+        retrieve: Retrieve,
+        embed: Embed,
+        idf: Callable[[str], float],
+        generator: Generator,
+        settings: Settings,
+        answerability: Answerability | None = None,
+        vectors: VectorCache | None = None,
+    ) -> None:
         self._retrieve = retrieve
         self._embed = embed
         self._idf = idf
@@ -96,13 +119,19 @@ class Answerer:
         cross = language != "de"  # the articles are German; an English question needs cross-lingual matching
         passages, evidence, relevance, order, retrieve_s = self.select(standalone, cross)
         timings = {"retrieve_s": retrieve_s}
-        reading = Reading(question, standalone, language, cross, passages, evidence, relevance, [], 0, "extractive",
-                          None, timings)
+        reading = Reading(
+            question, standalone, language, cross, passages, evidence, relevance, [], 0, "extractive", None, timings
+        )
         if not evidence.sentences:
             return reading
         candidates = order[: self.settings.reader_sentences]
-        signals = _signals(evidence, standalone, passages, float(evidence.lexical_scores(standalone).max()),
-                           SIMILARITY_RANGE.get(self.settings.embedder, DEFAULT_RANGE)[1])
+        signals = _signals(
+            evidence,
+            standalone,
+            passages,
+            float(evidence.lexical_scores(standalone).max()),
+            SIMILARITY_RANGE.get(self.settings.embedder, DEFAULT_RANGE)[1],
+        )
         pick, kind = 0, "extractive"
         choose = getattr(self.generator, "choose", None)
         if choose is not None:
@@ -112,8 +141,9 @@ class Answerer:
             timings["read_s"] = time.perf_counter() - started
             pick, kind = int(np.argmax(probs[1:])), "llm"
             signals = replace(signals, llm_none=probs[0], llm_pick=max(probs[1:]))
-            if self.settings.reader_verify and self._answerability.uses("llm_verify", kind, language,
-                                                                        self.settings.embedder):
+            if self.settings.reader_verify and self._answerability.uses(
+                "llm_verify", kind, language, self.settings.embedder
+            ):
                 started = time.perf_counter()
                 text = evidence.sentences[candidates[pick]].text
                 check = verify_messages(messages, language, pick + 1, text, standalone)
@@ -127,8 +157,13 @@ class Answerer:
         r = self.read(question, history)
         language, standalone, cross, passages, evidence = r.language, r.standalone, r.cross, r.passages, r.evidence
         relevance, candidates, pick, signals, timings = r.relevance, r.candidates, r.pick, r.signals, r.timings
-        base = dict(question=question, standalone_question=standalone, language=language,
-                    generator=self.generator.name, passages=tuple(passages))
+        base = dict(
+            question=question,
+            standalone_question=standalone,
+            language=language,
+            generator=self.generator.name,
+            passages=tuple(passages),
+        )
         if signals is None:
             yield from self._abstain_stream(base, language, timings, t0, None)
             return
@@ -172,32 +207,53 @@ class Answerer:
         """Evidence selection as sentence retrieval: the passages, their sentences, each
         sentence's relevance, and the sentence indices best first (eval measures this too)."""
         passages, retrieve_s = self._retrieve(question, self.settings.top_k)
-        evidence = Evidence(passages, self._embed, self._idf,
-                            SIMILARITY_RANGE.get(self.settings.embedder, DEFAULT_RANGE), self._vectors)
+        evidence = Evidence(
+            passages, self._embed, self._idf, SIMILARITY_RANGE.get(self.settings.embedder, DEFAULT_RANGE), self._vectors
+        )
         relevance = evidence.relevance(question, cross, self._rank) if evidence.sentences else np.zeros(0)
         order = [int(i) for i in np.argsort(-relevance, kind="stable")]
         # A question in the article ("Was steckt dahinter?") states nothing: it goes last.
         order = sorted(order, key=lambda i: evidence.sentences[i].text.rstrip().endswith("?"))
         return passages, evidence, relevance, order, retrieve_s
 
-    def _abstain_stream(self, base: dict, language: str, timings: dict, t0: float, decision: Decision | None,
-                        signals: Signals | None = None) -> Iterator[str | Answer]:
+    def _abstain_stream(
+        self,
+        base: dict,
+        language: str,
+        timings: dict,
+        t0: float,
+        decision: Decision | None,
+        signals: Signals | None = None,
+    ) -> Iterator[str | Answer]:
         text = NO_ANSWER[language]
         yield text
-        extra = {"confidence": decision.probability if decision else 0.0,
-                 "signals": signals.to_json() if signals else {}}
+        extra = {
+            "confidence": decision.probability if decision else 0.0,
+            "signals": signals.to_json() if signals else {},
+        }
         yield self._finish(Answer(answer=text, abstained=True, timings=timings, **base, **extra), t0, t0)
 
     def _quote_answer(self, chosen: Sentence, passages: Sequence[Passage]) -> dict:
         p = passages[chosen.passage]
-        quote = p.text[chosen.start - p.start: chosen.end - p.start]
-        citation = Citation(n=chosen.passage + 1, passage_id=p.id, source=p.source, start=chosen.start,
-                            end=chosen.end, quote=quote)
-        return {"answer": _cite(self._dated(chosen, passages), chosen.passage + 1), "abstained": False,
-                "citations": (citation, *_copies(citation, p))}
+        quote = p.text[chosen.start - p.start : chosen.end - p.start]
+        citation = Citation(
+            n=chosen.passage + 1, passage_id=p.id, source=p.source, start=chosen.start, end=chosen.end, quote=quote
+        )
+        return {
+            "answer": _cite(self._dated(chosen, passages), chosen.passage + 1),
+            "abstained": False,
+            "citations": (citation, *_copies(citation, p)),
+        }
 
-    def _disagreement(self, answer: dict, evidence: Evidence, chosen: int, candidates: list[int],
-                      passages: Sequence[Passage], language: str) -> tuple[dict, str]:
+    def _disagreement(
+        self,
+        answer: dict,
+        evidence: Evidence,
+        chosen: int,
+        candidates: list[int],
+        passages: Sequence[Passage],
+        language: str,
+    ) -> tuple[dict, str]:
         """When other sources state the chosen fact with another number, the answer says so
         and cites each side's sources (:mod:`rag.answer.conflicts`): "… unterschiedliche
         Angaben: 4,8 Millionen [1], 4,5 Millionen [2][3]." Returns the answer and the added text."""
@@ -221,10 +277,18 @@ class Answerer:
             sides.append((number, ns))
         listed = ", ".join(f"{number} {''.join(f'[{n}]' for n in ns)}" for number, ns in sides)
         extra = " " + render(DISAGREE[language], sides=listed)
-        disagreement = {"ours": found.ours, "theirs": found.theirs, "n": [sides[0][1][0], sides[1][1][0]],
-                        "sides": [{"value": number, "n": ns} for number, ns in sides]}
-        return {**answer, "answer": answer["answer"] + extra, "citations": tuple(citations),
-                "disagreement": disagreement}, extra
+        disagreement = {
+            "ours": found.ours,
+            "theirs": found.theirs,
+            "n": [sides[0][1][0], sides[1][1][0]],
+            "sides": [{"value": number, "n": ns} for number, ns in sides],
+        }
+        return {
+            **answer,
+            "answer": answer["answer"] + extra,
+            "citations": tuple(citations),
+            "disagreement": disagreement,
+        }, extra
 
     @staticmethod
     def _dated(chosen: Sentence, passages: Sequence[Passage]) -> str:
@@ -233,8 +297,16 @@ class Answerer:
         meta = passages[chosen.passage].meta
         return absolute_days(chosen.text, article_day(meta.published, meta.updated), detect_language(chosen.text))
 
-    def _write(self, question: str, language: str, evidence: Evidence, relevance: np.ndarray, chosen: Sentence,
-               candidates: list[int], pick: int) -> Iterator[str]:
+    def _write(
+        self,
+        question: str,
+        language: str,
+        evidence: Evidence,
+        relevance: np.ndarray,
+        chosen: Sentence,
+        candidates: list[int],
+        pick: int,
+    ) -> Iterator[str]:
         cont = getattr(self.generator, "continue_reply", None)
         if cont is not None:  # an English answer to the sentence the reader chose
             messages = pick_messages(language, [evidence.sentences[i].text for i in candidates], question)
@@ -269,8 +341,12 @@ class Answerer:
             return fallback
         messages = [
             {"role": "system", "content": REWRITE_SYSTEM[language]},
-            {"role": "user", "content": render(REWRITE_USER[language], history="\n".join(f"- {h}" for h in history[-3:]),
-                                               question=question)},
+            {
+                "role": "user",
+                "content": render(
+                    REWRITE_USER[language], history="\n".join(f"- {h}" for h in history[-3:]), question=question
+                ),
+            },
         ]
         text = "".join(self.generator.generate(GenerationRequest(messages, 60, language))).strip()
         text = text.splitlines()[0].strip().strip('"„“') if text else ""
@@ -287,15 +363,16 @@ class Answerer:
         return text
 
     def _request(self, question: str, language: str, evidence: Evidence, relevance: np.ndarray) -> GenerationRequest:
-        blocks = [render(PASSAGE[language], n=i + 1, text=_neutralize(text))
-                  for i, text in evidence.context(relevance, self.settings.context_sentences).items()]
+        blocks = [
+            render(PASSAGE[language], n=i + 1, text=_neutralize(text))
+            for i, text in evidence.context(relevance, self.settings.context_sentences).items()
+        ]
         messages = _answer_messages(language, render(USER[language], passages="\n\n".join(blocks), question=question))
         best = int(np.argmax(relevance))
         ranked = ((evidence.sentences[best].passage + 1, evidence.sentences[best].text),)
         return GenerationRequest(messages, self.settings.max_answer_tokens, language, ExtractiveChoice(ranked))
 
-    def check(self, draft: str, evidence: Evidence, language: str, cross: bool,
-              passages: Sequence[Passage]) -> dict:
+    def check(self, draft: str, evidence: Evidence, language: str, cross: bool, passages: Sequence[Passage]) -> dict:
         """Grounding: keep, re-cite or drop each sentence; resolve citations to verbatim quotes."""
         claims = parse_answer(_MARKUP.sub("", draft))  # answers are plain text: markup echoed from a prompt goes
         if not claims or any(NO_ANSWER_PATTERNS.search(c.text) for c in claims[:1]):
@@ -364,21 +441,30 @@ def pick_messages(language: str, sentences: Sequence[str], question: str) -> lis
     messages = [{"role": "system", "content": PICK_SYSTEM[language]}]
     for user, reply in PICK_EXAMPLES[language]:
         messages += [{"role": "user", "content": user}, {"role": "assistant", "content": reply}]
-    lines = "\n".join(render(PICK_LINE, n=i + 1, text=_neutralize(" ".join(t.split()))) for i, t in enumerate(sentences))
+    lines = "\n".join(
+        render(PICK_LINE, n=i + 1, text=_neutralize(" ".join(t.split()))) for i, t in enumerate(sentences)
+    )
     messages.append({"role": "user", "content": render(PICK_USER[language], sentences=lines, question=question)})
     return messages
 
 
-def verify_messages(messages: list[dict[str, str]], language: str, n: int, text: str,
-                    question: str) -> list[dict[str, str]]:
+def verify_messages(
+    messages: list[dict[str, str]], language: str, n: int, text: str, question: str
+) -> list[dict[str, str]]:
     """The pick conversation, the reader's pick, and the yes/no check of it."""
-    return [*messages, {"role": "assistant", "content": f"{PICK_PREFIX}{n}]"},
-            {"role": "user", "content": render(VERIFY_USER[language], n=n, text=_neutralize(" ".join(text.split())),
-                                               question=question)}]
+    return [
+        *messages,
+        {"role": "assistant", "content": f"{PICK_PREFIX}{n}]"},
+        {
+            "role": "user",
+            "content": render(VERIFY_USER[language], n=n, text=_neutralize(" ".join(text.split())), question=question),
+        },
+    ]
 
 
-def _signals(evidence: Evidence, question: str, passages: Sequence[Passage], lexical_top: float,
-             paraphrase: float) -> Signals:
+def _signals(
+    evidence: Evidence, question: str, passages: Sequence[Passage], lexical_top: float, paraphrase: float
+) -> Signals:
     """The similarity signals. The margin asks whether one sentence stands out; sentences
     that say the same as the best one (another outlet's copy, a restatement: cosine to it of
     at least ``paraphrase``) are not its competitors, or a fact that several sources state
@@ -389,8 +475,12 @@ def _signals(evidence: Evidence, question: str, passages: Sequence[Passage], lex
     rivals = [float(cosines[i]) for i in order[1:] if evidence.sentence_similarity(best, i) < paraphrase][:4]
     top = [float(cosines[best]), *rivals]
     passage_dense = max((p.dense_score for p in passages if p.dense_score is not None), default=top[0])
-    return Signals(dense_top=top[0], dense_margin=top[0] - float(np.median(top)), passage_dense=float(passage_dense),
-                   lexical_top=lexical_top)
+    return Signals(
+        dense_top=top[0],
+        dense_margin=top[0] - float(np.median(top)),
+        passage_dense=float(passage_dense),
+        lexical_top=lexical_top,
+    )
 
 
 def _copies(citation: Citation, passage: Passage) -> list[Citation]:
@@ -400,8 +490,16 @@ def _copies(citation: Citation, passage: Passage) -> list[Citation]:
     for copy in passage.also_in:
         at = copy.text.find(citation.quote)
         if at >= 0 and copy.source != citation.source:
-            out.append(Citation(n=citation.n, passage_id=copy.id, source=copy.source, start=copy.start + at,
-                                end=copy.start + at + len(citation.quote), quote=citation.quote))
+            out.append(
+                Citation(
+                    n=citation.n,
+                    passage_id=copy.id,
+                    source=copy.source,
+                    start=copy.start + at,
+                    end=copy.start + at + len(citation.quote),
+                    quote=citation.quote,
+                )
+            )
     return out
 
 

@@ -50,7 +50,7 @@ def _split(answer: str) -> list[str]:
         lead = _LEADING_MARKS.match(sentence)
         if lead and pieces:
             pieces[-1] += " " + lead.group().strip()
-            sentence = sentence[lead.end():].strip()
+            sentence = sentence[lead.end() :].strip()
         if sentence:
             pieces.append(sentence)
     return pieces

@@ -32,11 +32,13 @@ _NUMBER = re.compile(r"\d+(?:[.,]\d+)*")
 _BEFORE = re.compile(r"([^\W\d_]+)[^\w%]{0,3}$")
 _AFTER = re.compile(r"[^\w%]{0,3}(%|[^\W\d_]+)")
 # Words that do not identify a slot on their own.
-_WEAK = frozenset("""
+_WEAK = frozenset(
+    """
 und oder bis von vom zum zur im in am an auf um mit rund etwa circa ca knapp fast über unter mehr als
 and or to from of in on at about around some nearly almost over under more than the der die das den dem des
 ein eine einen einem einer
-""".split())
+""".split()
+)
 
 
 @dataclass(frozen=True)
@@ -62,11 +64,12 @@ def slots(text: str) -> list[tuple[str, str, str, str]]:
     out = []
     for m in _NUMBER.finditer(text):
         before = _BEFORE.search(text[: m.start()])
-        after = _AFTER.match(text[m.end():])
+        after = _AFTER.match(text[m.end() :])
         prev = before.group(1) if before else ""
         nxt = after.group(1) if after else ""
-        out.append((_value(m.group(0)), "" if prev.lower() in _WEAK else prev, "" if nxt.lower() in _WEAK else nxt,
-                    m.group(0)))
+        out.append(
+            (_value(m.group(0)), "" if prev.lower() in _WEAK else prev, "" if nxt.lower() in _WEAK else nxt, m.group(0))
+        )
     return out
 
 
@@ -95,8 +98,9 @@ def _slot_conflict(a: str, b: str) -> tuple[str, str, str, str] | None:
     return None
 
 
-def find_conflict(evidence: Evidence, chosen: int, candidates: Sequence[int], passages: Sequence[Passage],
-                  paraphrase: float) -> Conflict | None:
+def find_conflict(
+    evidence: Evidence, chosen: int, candidates: Sequence[int], passages: Sequence[Passage], paraphrase: float
+) -> Conflict | None:
     """The best-ranked candidate sentence from another article that states the chosen
     sentence's fact with a different number (see the module's doc), and, for each side, the
     other articles' sentences that restate it with the same number."""
@@ -117,8 +121,9 @@ def find_conflict(evidence: Evidence, chosen: int, candidates: Sequence[int], pa
     return None
 
 
-def _same_statement(evidence: Evidence, first: int, passages: Sequence[Passage], paraphrase: float,
-                    value: str, other: str) -> tuple[int, ...]:
+def _same_statement(
+    evidence: Evidence, first: int, passages: Sequence[Passage], paraphrase: float, value: str, other: str
+) -> tuple[int, ...]:
     """``first`` and, per other article, the first sentence that restates it with the
     number ``value`` and not ``other``."""
     out, seen = [first], {passages[evidence.sentences[first].passage].source}

@@ -13,22 +13,77 @@ from __future__ import annotations
 import re
 from datetime import date, timedelta
 
-_MONTHS_DE = ("Januar", "Februar", "März", "April", "Mai", "Juni", "Juli", "August", "September", "Oktober",
-              "November", "Dezember")
-_MONTHS_EN = ("January", "February", "March", "April", "May", "June", "July", "August", "September", "October",
-              "November", "December")
-_WEEKDAYS = {"montag": 0, "dienstag": 1, "mittwoch": 2, "donnerstag": 3, "freitag": 4, "samstag": 5, "sonntag": 6,
-             "monday": 0, "tuesday": 1, "wednesday": 2, "thursday": 3, "friday": 4, "saturday": 5, "sunday": 6}
-_OFFSETS = {"heute": 0, "gestern": -1, "vorgestern": -2, "morgen": 1, "übermorgen": 2,
-            "today": 0, "yesterday": -1, "tomorrow": 1}
+_MONTHS_DE = (
+    "Januar",
+    "Februar",
+    "März",
+    "April",
+    "Mai",
+    "Juni",
+    "Juli",
+    "August",
+    "September",
+    "Oktober",
+    "November",
+    "Dezember",
+)
+_MONTHS_EN = (
+    "January",
+    "February",
+    "March",
+    "April",
+    "May",
+    "June",
+    "July",
+    "August",
+    "September",
+    "October",
+    "November",
+    "December",
+)
+_WEEKDAYS = {
+    "montag": 0,
+    "dienstag": 1,
+    "mittwoch": 2,
+    "donnerstag": 3,
+    "freitag": 4,
+    "samstag": 5,
+    "sonntag": 6,
+    "monday": 0,
+    "tuesday": 1,
+    "wednesday": 2,
+    "thursday": 3,
+    "friday": 4,
+    "saturday": 5,
+    "sunday": 6,
+}
+_OFFSETS = {
+    "heute": 0,
+    "gestern": -1,
+    "vorgestern": -2,
+    "morgen": 1,
+    "übermorgen": 2,
+    "today": 0,
+    "yesterday": -1,
+    "tomorrow": 1,
+}
 _PAST = ("vergangenen", "letzten", "vorigen", "last", "past")
 _NEXT = ("kommenden", "nächsten", "next", "coming")
 # "heute", "gestern" ... as words; "morgen" only in lower case ("heute Morgen" is this morning)
-_RELATIVE = re.compile(r"(?<![\w-])(heute|gestern|vorgestern|übermorgen|morgen|today|yesterday|tomorrow)(?![\w-])"
-                       r"(\s+(?:Morgen|Vormittag|Mittag|Nachmittag|Abend|Nacht|früh|morning|afternoon|evening|night)"
-                       r"(?![\w-]))?(?!\s*\()", re.I)
-_WEEKDAY = re.compile(r"(?<![\w-])((?:am|den|on)\s+)?(" + "|".join(_PAST + _NEXT) + r")\s+("
-                      + "|".join(_WEEKDAYS) + r")(?![\w-])(?!\s*\()", re.I)
+_RELATIVE = re.compile(
+    r"(?<![\w-])(heute|gestern|vorgestern|übermorgen|morgen|today|yesterday|tomorrow)(?![\w-])"
+    r"(\s+(?:Morgen|Vormittag|Mittag|Nachmittag|Abend|Nacht|früh|morning|afternoon|evening|night)"
+    r"(?![\w-]))?(?!\s*\()",
+    re.I,
+)
+_WEEKDAY = re.compile(
+    r"(?<![\w-])((?:am|den|on)\s+)?("
+    + "|".join(_PAST + _NEXT)
+    + r")\s+("
+    + "|".join(_WEEKDAYS)
+    + r")(?![\w-])(?!\s*\()",
+    re.I,
+)
 
 
 def article_day(published: str, updated: str = "") -> date | None:

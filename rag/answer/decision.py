@@ -46,21 +46,32 @@ class Signals:
     lexical_top: float = 0.0  # best idf-weighted word overlap: only the uncalibrated fallback uses it
 
     def vector(self, names: tuple[str, ...]) -> list[float]:
-        values = {"dense_top": self.dense_top, "dense_margin": self.dense_margin,
-                  "passage_dense": self.passage_dense, "lexical_top": self.lexical_top,
-                  "llm_none": self.llm_none if self.llm_none is not None else 0.0,
-                  "llm_verify": self.llm_verify if self.llm_verify is not None else 0.5,
-                  "llm_pick": self.llm_pick if self.llm_pick is not None else 0.0, "type_match": self.type_match}
+        values = {
+            "dense_top": self.dense_top,
+            "dense_margin": self.dense_margin,
+            "passage_dense": self.passage_dense,
+            "lexical_top": self.lexical_top,
+            "llm_none": self.llm_none if self.llm_none is not None else 0.0,
+            "llm_verify": self.llm_verify if self.llm_verify is not None else 0.5,
+            "llm_pick": self.llm_pick if self.llm_pick is not None else 0.0,
+            "type_match": self.type_match,
+        }
         return [values[n] for n in names]
 
     def to_json(self) -> dict[str, float | None]:
         def r(x: float | None) -> float | None:
             return None if x is None else round(x, 4)
 
-        return {"dense_top": round(self.dense_top, 4), "dense_margin": round(self.dense_margin, 4),
-                "passage_dense": round(self.passage_dense, 4), "lexical_top": round(self.lexical_top, 4),
-                "llm_none": r(self.llm_none), "llm_verify": r(self.llm_verify), "llm_pick": r(self.llm_pick),
-                "type_match": self.type_match}
+        return {
+            "dense_top": round(self.dense_top, 4),
+            "dense_margin": round(self.dense_margin, 4),
+            "passage_dense": round(self.passage_dense, 4),
+            "lexical_top": round(self.lexical_top, 4),
+            "llm_none": r(self.llm_none),
+            "llm_verify": r(self.llm_verify),
+            "llm_pick": r(self.llm_pick),
+            "type_match": self.type_match,
+        }
 
 
 @dataclass(frozen=True)
@@ -82,8 +93,14 @@ class Model:
 
     @classmethod
     def from_json(cls, data: dict) -> Model:
-        return cls(tuple(data["features"]), tuple(data["mean"]), tuple(data["scale"]), tuple(data["weights"]),
-                   float(data["bias"]), float(data["threshold"]))
+        return cls(
+            tuple(data["features"]),
+            tuple(data["mean"]),
+            tuple(data["scale"]),
+            tuple(data["weights"]),
+            float(data["bias"]),
+            float(data["threshold"]),
+        )
 
 
 @dataclass(frozen=True)
@@ -112,8 +129,9 @@ class Answerability:
         if model is None:
             if signals.llm_none is not None:
                 return Decision(signals.llm_none < 0.5, 1.0 - signals.llm_none, 0.5)
-            return Decision(signals.lexical_top >= UNCALIBRATED_MIN_OVERLAP, signals.lexical_top,
-                            UNCALIBRATED_MIN_OVERLAP)
+            return Decision(
+                signals.lexical_top >= UNCALIBRATED_MIN_OVERLAP, signals.lexical_top, UNCALIBRATED_MIN_OVERLAP
+            )
         p = model.probability(signals)
         return Decision(p >= model.threshold, p, model.threshold)
 

@@ -51,10 +51,39 @@ SIMILARITY_RANGE = {
 DEFAULT_RANGE = (0.5, 0.9)
 
 _NUMBER_WORDS = {
-    "null": 0, "eins": 1, "ein": None, "zwei": 2, "drei": 3, "vier": 4, "fünf": 5, "sechs": 6, "sieben": 7,
-    "acht": 8, "neun": 9, "zehn": 10, "elf": 11, "zwölf": 12, "zwanzig": 20, "hundert": 100, "tausend": 1000,
-    "zero": 0, "one": None, "two": 2, "three": 3, "four": 4, "five": 5, "six": 6, "seven": 7, "eight": 8,
-    "nine": 9, "ten": 10, "eleven": 11, "twelve": 12, "twenty": 20, "hundred": 100, "thousand": 1000,
+    "null": 0,
+    "eins": 1,
+    "ein": None,
+    "zwei": 2,
+    "drei": 3,
+    "vier": 4,
+    "fünf": 5,
+    "sechs": 6,
+    "sieben": 7,
+    "acht": 8,
+    "neun": 9,
+    "zehn": 10,
+    "elf": 11,
+    "zwölf": 12,
+    "zwanzig": 20,
+    "hundert": 100,
+    "tausend": 1000,
+    "zero": 0,
+    "one": None,
+    "two": 2,
+    "three": 3,
+    "four": 4,
+    "five": 5,
+    "six": 6,
+    "seven": 7,
+    "eight": 8,
+    "nine": 9,
+    "ten": 10,
+    "eleven": 11,
+    "twelve": 12,
+    "twenty": 20,
+    "hundred": 100,
+    "thousand": 1000,
 }
 _NUMBER = re.compile(r"\d+(?:[.,]\d+)*|\b[a-zäöüß]+\b", re.I)
 
@@ -125,9 +154,14 @@ class Support:
 class Evidence:
     """The sentences of a question's passages, embedded once."""
 
-    def __init__(self, passages: Sequence[Passage], embed: Callable[[list[str], str], np.ndarray],
-                 idf: Callable[[str], float], similarity_range: tuple[float, float] = DEFAULT_RANGE,
-                 cache: VectorCache | None = None) -> None:
+    def __init__(
+        self,
+        passages: Sequence[Passage],
+        embed: Callable[[list[str], str], np.ndarray],
+        idf: Callable[[str], float],
+        similarity_range: tuple[float, float] = DEFAULT_RANGE,
+        cache: VectorCache | None = None,
+    ) -> None:
         self.passages = list(passages)
         self._embed = embed
         self._idf = idf
@@ -272,18 +306,24 @@ class Evidence:
 _ASKS_DATE = re.compile(
     r"^\W*(?:und\s+|and\s+)?(?:wann|seit wann|bis wann|ab wann|in welchem jahr|welches jahr|in welchem jahrhundert|"
     r"an welchem tag|an welchem datum|when|since when|until when|what year|in what year|which year|in which year|"
-    r"what century|on what date|what date)\b", re.I)
+    r"what century|on what date|what date)\b",
+    re.I,
+)
 _ASKS_NUMBER = re.compile(
     r"\b(?:wie viele|wie viel|wieviel|wieviele|wie hoch|wie groß|wie lang|wie alt|wie weit|wie schwer|wie oft|"
     r"wie breit|wie tief|wie schnell|how many|how much|how old|how long|how far|how high|how large|how big|"
     r"how often|how heavy|how fast|what percentage|welcher anteil|wie hoch|wie teuer|how expensive|"
-    r"was kostet|was kosten|was hat .{1,60} gekostet|what does .{1,60} cost|what did .{1,60} cost)\b", re.I)
+    r"was kostet|was kosten|was hat .{1,60} gekostet|what does .{1,60} cost|what did .{1,60} cost)\b",
+    re.I,
+)
 _DATE_WORDS = re.compile(
     r"\b(?:\d{3,4}|\d{1,2}\.\s?\d{1,2}\.|januar|jänner|februar|märz|april|mai|juni|juli|august|september|oktober|"
     r"november|dezember|january|february|march|june|july|october|december|montag|dienstag|mittwoch|donnerstag|"
     r"freitag|samstag|sonntag|monday|tuesday|wednesday|thursday|friday|saturday|sunday|jahrhunderts?|century|"
     r"frühjahr|frühling|sommer|herbst|winter|spring|summer|autumn|jahrzehnts?|decade|gestern|heute|morgen|"
-    r"vorgestern|yesterday|today|tomorrow|ostern|weihnachten|christmas|easter)\b", re.I)
+    r"vorgestern|yesterday|today|tomorrow|ostern|weihnachten|christmas|easter)\b",
+    re.I,
+)
 
 
 def type_match(question: str, sentence: str) -> float:

