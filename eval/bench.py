@@ -549,7 +549,8 @@ def markdown(result: dict) -> str:
             ix, st = o["indexing"], o["indexing"]["stages_s"]
             lix = li["indexing"] if li else {}
             lines.append(
-                f"| {ix['chunks']:,} | {ix['articles']:,} | {ix['seconds']} | {ix['chunks_per_s']} | {ix['articles_per_s']} "
+                f"| {ix['chunks']:,} | {ix['articles']:,} | {ix['seconds']} "
+                f"| {ix['chunks_per_s']} | {ix['articles_per_s']} "
                 f"| {st['load']} | {st['clean']} | {st['chunk']} | {st['embed']} | {st['write']} "
                 f"| {o['raw_embedder']['chunks_per_s']} | {o['raw_embedder']['pipeline_chunks_per_s_of_raw']:.0%} "
                 f"| {ix['peak_rss_mb']} | {lix.get('chunks_per_s', '–')} ({lix.get('chunks', '–')} chunks) "

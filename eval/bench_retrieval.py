@@ -175,7 +175,8 @@ def markdown(results: dict) -> str:
             m, lat = s["metrics"], s["latency"]
             lines.append(
                 f"| {mode} | {name} | {s['questions']} | {_f(m.get('hit@1'))} | {_f(m.get('hit@5'))} | "
-                f"{_f(m.get('recall@5'))} | {_f(m.get('mrr@10'))} | {_f(m.get('evidence@1'))} | {_f(m.get('evidence@5'))} | "
+                f"{_f(m.get('recall@5'))} | {_f(m.get('mrr@10'))} | {_f(m.get('evidence@1'))} | "
+                f"{_f(m.get('evidence@5'))} | "
                 f"{_f(lat['p50_ms'], 1)} / {_f(lat['p95_ms'], 1)} |"
             )
     lines += [
@@ -208,7 +209,8 @@ def markdown(results: dict) -> str:
         for rule in FUSION_RULES:
             d, e = fusion["xquad-de"]["rules"][rule]["metrics"], fusion["xquad-en"]["rules"][rule]["metrics"]
             lines.append(
-                f"| {rule}{' (shipped)' if rule == shipped else ''} | {_f(d['recall@1'])} | {_f(d['recall@5'])} | {_f(d['ndcg@10'])} | "
+                f"| {rule}{' (shipped)' if rule == shipped else ''} | {_f(d['recall@1'])} | {_f(d['recall@5'])} | "
+                f"{_f(d['ndcg@10'])} | "
                 f"{_f(e['recall@1'])} | {_f(e['recall@5'])} | {_f(e['ndcg@10'])} | "
                 f"{_f((d['ndcg@10'] + e['ndcg@10']) / 2)} |"
             )

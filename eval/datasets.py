@@ -3,10 +3,10 @@
 - ``gold``: ``eval/gold.jsonl``, questions about the five sample articles (fields id,
   question, history, lang, answerable, sources, answers, evidence); its corpus is the
   sample articles shipped with :mod:`rag`.
-- ``xquad-de`` / ``xquad-en``: XQuAD, shipped in ``eval/data/xquad`` (CC BY-SA 4.0). The corpus is its 240 German paragraphs, one article each, named
-  ``xquad/<article-slug>/<paragraph-index>.txt``. ``xquad-de`` asks the 1,190 German
-  questions; ``xquad-en`` asks the parallel English questions against the same German
-  paragraphs (cross-lingual). The two files are parallel by position (checked).
+- ``xquad-de`` / ``xquad-en``: XQuAD, shipped in ``eval/data/xquad`` (CC BY-SA 4.0). The corpus
+  is its 240 German paragraphs, one article each, named ``xquad/<article-slug>/<paragraph-index>.txt``.
+  ``xquad-de`` asks the 1,190 German questions; ``xquad-en`` asks the parallel English questions
+  against the same German paragraphs (cross-lingual). The two files are parallel by position (checked).
 
 What this module leaves out: indexing (see :mod:`eval.stores`) and scoring.
 """

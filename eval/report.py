@@ -273,7 +273,9 @@ def plot_all(report: dict, out: Path) -> list[Path]:
             ylabel="share of questions",
             ylim=(0, 1.05),
             xticks=ks,
-            title=f"Retrieval, {report['dataset']['name']} (MRR@10 {_f(r.get('mrr@10'))}, nDCG@10 {_f(r.get('ndcg@10'))})",
+            title=(
+                f"Retrieval, {report['dataset']['name']} (MRR@10 {_f(r.get('mrr@10'))}, nDCG@10 {_f(r.get('ndcg@10'))})"
+            ),
         )
         ax.grid(alpha=0.3)
         ax.legend()

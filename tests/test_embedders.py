@@ -81,7 +81,9 @@ def test_minilm_chunks_fit_its_window(minilm) -> None:
 
 ENGLISH = {
     "budget.txt": "The city council approved a new budget that pays for school repairs and road works next year.",
-    "final.txt": "After a dramatic penalty shootout the home side lifted the championship trophy in front of their fans.",
+    "final.txt": (
+        "After a dramatic penalty shootout the home side lifted the championship trophy in front of their fans."
+    ),
     "flood.txt": "Heavy rain caused the river to burst its banks, and several villages had to be evacuated overnight.",
     "vaccine.txt": "In the clinical trial the new vaccine cut infections by half compared with the placebo group.",
 }

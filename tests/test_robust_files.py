@@ -55,9 +55,11 @@ GERMAN = (
 CP1252_EXTRA = "„Das ist ein guter Tag für Köln“, sagte sie. Der Eintritt zur Feier kostet 5 €.\n"
 NAV_ONLY_HTML = """<!doctype html><html><head><meta charset="utf-8"><title>Startseite</title></head><body>
 <nav><ul><li><a href="/">Startseite</a></li><li><a href="/politik">Politik</a></li>
-<li><a href="/wirtschaft">Wirtschaft</a></li><li><a href="/sport">Sport</a></li><li><a href="/kultur">Kultur</a></li></ul></nav>
+<li><a href="/wirtschaft">Wirtschaft</a></li><li><a href="/sport">Sport</a></li><li><a \
+href="/kultur">Kultur</a></li></ul></nav>
 <div class="cookie">Wir verwenden Cookies. <button>Akzeptieren</button></div>
-<footer><a href="/impressum">Impressum</a> <a href="/datenschutz">Datenschutz</a> <a href="/kontakt">Kontakt</a></footer>
+<footer><a href="/impressum">Impressum</a> <a href="/datenschutz">Datenschutz</a> <a \
+href="/kontakt">Kontakt</a></footer>
 </body></html>"""
 PNG = (
     b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR\x00\x00\x00\x01\x00\x00\x00\x01\x08\x06\x00\x00\x00\x1f\x15\xc4\x89"

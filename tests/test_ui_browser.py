@@ -44,15 +44,19 @@ XSS_NAME = "zz_stadtrat.txt"
 XSS_TITLE = "Stadtrat <script>window.__xss = 1</script> beschließt neue Fahrradwege"
 XSS_ARTICLE = f"""{XSS_TITLE}
 
-Der Stadtrat von Beispielstadt hat am Montag den Bau neuer Fahrradwege beschlossen <img src=x onerror="window.__xss = 2">. Die Fahrradwege kosten nach Angaben der Verwaltung 4,2 Millionen Euro <b onmouseover="window.__xss = 3">insgesamt</b>.
+Der Stadtrat von Beispielstadt hat am Montag den Bau neuer Fahrradwege beschlossen <img src=x onerror="window.__xss = \
+2">. Die Fahrradwege kosten nach Angaben der Verwaltung 4,2 Millionen Euro <b onmouseover="window.__xss = \
+3">insgesamt</b>.
 
-Die Bauarbeiten sollen im Frühjahr beginnen und zwei Jahre dauern. Anwohner hatten seit Langem sichere Radwege gefordert.
+Die Bauarbeiten sollen im Frühjahr beginnen und zwei Jahre dauern. Anwohner hatten seit Langem sichere Radwege \
+gefordert.
 """
 
 UPLOAD_NAME = "bibliothek_lindenau.txt"
 UPLOAD_ARTICLE = """Neue Stadtbibliothek in Lindenau eröffnet
 
-Die Stadtbibliothek Lindenau hat am Samstag ihren Neubau am Marktplatz eröffnet. Der Neubau bietet Platz für 120.000 Bücher und einen Lesesaal mit 80 Arbeitsplätzen.
+Die Stadtbibliothek Lindenau hat am Samstag ihren Neubau am Marktplatz eröffnet. Der Neubau bietet Platz für 120.000 \
+Bücher und einen Lesesaal mit 80 Arbeitsplätzen.
 
 Die Baukosten lagen bei 18 Millionen Euro. Die Bibliothek ist künftig auch sonntags geöffnet.
 """
@@ -275,7 +279,8 @@ def test_markup_in_an_article_renders_as_text(page) -> None:
             for (const r of records) for (const n of r.addedNodes) {
                 if (n.nodeType !== 1) continue;
                 for (const e of [n, ...n.querySelectorAll('*')])
-                    if (['IMG', 'SCRIPT', 'B', 'SVG', 'IFRAME'].includes(e.tagName)) window.__injected.push(e.outerHTML);
+                    if (['IMG', 'SCRIPT', 'B', 'SVG', 'IFRAME'].includes(e.tagName))\
+ window.__injected.push(e.outerHTML);
             }
             document.querySelectorAll('#rag-chat .rag-draft').forEach((d) => window.__drafts.push(d.textContent));
         }).observe(document.querySelector('#rag-chat'), {subtree: true, childList: true, characterData: true});

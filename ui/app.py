@@ -87,7 +87,8 @@ a.cite:hover { background: #1d4ed8; color: #fff !important; }
 .rag-sources .src-title { font-weight: 600; }
 .rag-sources .src-meta { font-size: 0.85em; opacity: 0.75; margin: 4px 0; display: flex; gap: 10px; flex-wrap: wrap; }
 .rag-sources .src-file { font-family: ui-monospace, monospace; }
-.rag-sources .src-outlet { font-weight: 600; } .rag-sources .src-meta .unknown { font-style: italic; font-weight: normal; }
+.rag-sources .src-outlet { font-weight: 600; } \
+.rag-sources .src-meta .unknown { font-style: italic; font-weight: normal; }
 .rag-sources .src-text { margin: 4px 0 2px 0; padding: 2px 10px; border-left: 3px solid var(--border-color-primary);
   white-space: pre-wrap; max-height: 320px; overflow-y: auto; }
 .rag-sources mark { background: rgba(250, 204, 21, 0.5); color: inherit; padding: 0 1px; border-radius: 2px; }
@@ -98,8 +99,10 @@ a.cite:hover { background: #1d4ed8; color: #fff !important; }
 #rag-articles th, #rag-articles td { text-align: left; padding: 5px 8px;
   border-bottom: 1px solid var(--border-color-primary) !important; vertical-align: top; }
 #rag-articles .num { text-align: right; white-space: nowrap; }
-#rag-articles tr.art-story td { font-weight: 600; padding-top: 12px; } #rag-articles tr.in-story td:first-child { padding-left: 20px; }
-#rag-articles .unknown { font-style: italic; opacity: 0.7; } .art-version, .src-copies { font-size: 0.85em; opacity: 0.8; }
+#rag-articles tr.art-story td { font-weight: 600; padding-top: 12px; } \
+#rag-articles tr.in-story td:first-child { padding-left: 20px; }
+#rag-articles .unknown { font-style: italic; opacity: 0.7; } \
+.art-version, .src-copies { font-size: 0.85em; opacity: 0.8; }
 #rag-status .rag-status, #rag-status .rag-status li { list-style: none !important; padding: 0; margin: 4px 0; }
 .rag-status .status-ok::before { content: "✓ "; color: #16a34a; }
 .rag-status .status-error::before { content: "✗ "; color: #dc2626; }

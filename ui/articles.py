@@ -124,5 +124,6 @@ def _row(info: Any, version: str, *, in_story: bool) -> str:
         f'<td class="art-outlet{"" if meta.outlet else " unknown"}">{esc(meta.outlet or "unknown outlet")}</td>'
         f'<td class="art-title">{esc(getattr(info, "title", ""))}{mark}</td>'
         f'<td class="art-source"><code>{esc(info.source)}</code></td>'
-        f'<td class="num">{int(getattr(info, "chunks", 0))}</td><td class="num">{int(getattr(info, "chars", 0)):,}</td></tr>'
+        f'<td class="num">{int(getattr(info, "chunks", 0))}</td>'
+        f'<td class="num">{int(getattr(info, "chars", 0)):,}</td></tr>'
     )
