@@ -130,7 +130,7 @@ def load_xquad(lang: str = "de", folder: str | Path = XQUAD_DIR, *, max_paragrap
         context = para_de["context"]
         corpus.append(CorpusText(source=source, title=f"{title.replace('_', ' ')} ({index})", text=context))
         spans = None
-        for qa_de, qa in zip(para_de["qas"], para_q["qas"]):
+        for qa_de, qa in zip(para_de["qas"], para_q["qas"], strict=True):
             gold = qa_de.get("answers") or []
             answers = tuple(dict.fromkeys(a["text"] for a in (qa.get("answers") or []) + gold))
             start = gold[0]["answer_start"] if gold else -1
@@ -169,10 +169,10 @@ def _parallel_paragraphs(german: dict, asked: dict) -> list[tuple[str, int, dict
     out = []
     if len(german["data"]) != len(asked["data"]):
         raise ValueError("the XQuAD files are not parallel: different numbers of articles")
-    for art_de, art_q in zip(german["data"], asked["data"]):
+    for art_de, art_q in zip(german["data"], asked["data"], strict=True):
         if len(art_de["paragraphs"]) != len(art_q["paragraphs"]):
             raise ValueError(f"the XQuAD files are not parallel in article {art_de['title']!r}")
-        for index, (p_de, p_q) in enumerate(zip(art_de["paragraphs"], art_q["paragraphs"])):
+        for index, (p_de, p_q) in enumerate(zip(art_de["paragraphs"], art_q["paragraphs"], strict=True)):
             if [q["id"] for q in p_de["qas"]] != [q["id"] for q in p_q["qas"]]:
                 raise ValueError(f"the XQuAD files are not parallel in {art_de['title']!r} paragraph {index}")
             out.append((art_de["title"], index, p_de, p_q))

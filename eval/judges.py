@@ -307,7 +307,7 @@ def agreement(
         return {"n": 0, "agreement": None, "kappa": None, "a_yes": None, "b_yes": None}
     a = [x >= threshold_a for x, _ in pairs]
     b = [y >= threshold_b for _, y in pairs]
-    agree = sum(x == y for x, y in zip(a, b)) / n
+    agree = sum(x == y for x, y in zip(a, b, strict=True)) / n
     pa, pb = sum(a) / n, sum(b) / n
     expected = pa * pb + (1 - pa) * (1 - pb)
     kappa = (agree - expected) / (1 - expected) if expected < 1 else None

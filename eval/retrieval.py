@@ -160,7 +160,7 @@ def fusion_variants(
     items = retrievable(items)
     queries = [retrieval_query(i) for i in items]
     vectors = _embed_queries(pipeline, queries, f"{progress} (embedding)" if progress else None)
-    for item, query, vector in zip(_progress(items, progress), queries, vectors):
+    for item, query, vector in zip(_progress(items, progress), queries, vectors, strict=True):
         cand = collect_candidates(pipeline, query, n, hashes, vector)
         coverages.append(cand.coverage)
         for name, rule in rules.items():

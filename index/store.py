@@ -256,7 +256,7 @@ class ChromaStore:
                         "story": c.story or None,
                         **(extra[i + j] if extra else {}),
                     }
-                    for j, (c, h) in enumerate(zip(part, content_hashes[i : i + len(part)]))
+                    for j, (c, h) in enumerate(zip(part, content_hashes[i : i + len(part)], strict=True))
                 ],
             )
 
@@ -290,7 +290,7 @@ class ChromaStore:
                 {k: m[k] for k in BAND_KEYS if k in m},
                 str(m.get("url") or ""),
             )
-            for i, d, m in zip(got["ids"], got["documents"], got["metadatas"])
+            for i, d, m in zip(got["ids"], got["documents"], got["metadatas"], strict=True)
             if d is not None and m is not None
         ]
 
@@ -318,7 +318,7 @@ class ChromaStore:
         )
         return {
             i: (_chunk(i, d, m), m["content_hash"])
-            for i, d, m in zip(got["ids"], got["documents"], got["metadatas"])
+            for i, d, m in zip(got["ids"], got["documents"], got["metadatas"], strict=True)
             if d is not None and m is not None
         }
 
@@ -347,7 +347,8 @@ class ChromaStore:
             return {}
         got = self._call(self._chunks.get, ids=list(ids), include=["documents", "metadatas"])
         return {
-            i: (_chunk(i, d, m), m["content_hash"]) for i, d, m in zip(got["ids"], got["documents"], got["metadatas"])
+            i: (_chunk(i, d, m), m["content_hash"])
+            for i, d, m in zip(got["ids"], got["documents"], got["metadatas"], strict=True)
         }
 
     def query(self, vector: np.ndarray, n: int, filters: Filters | None = None) -> list[tuple[Chunk, str, float]]:
@@ -369,7 +370,9 @@ class ChromaStore:
         # process deleted it, or one was killed mid-write): it is gone, skip it.
         return [
             (_chunk(i, d, m), m["content_hash"], 1.0 - float(dist))
-            for i, d, m, dist in zip(got["ids"][0], got["documents"][0], got["metadatas"][0], got["distances"][0])
+            for i, d, m, dist in zip(
+                got["ids"][0], got["documents"][0], got["metadatas"][0], got["distances"][0], strict=True
+            )
             if d is not None and m is not None
         ]
 

@@ -243,7 +243,7 @@ def _local_llm(report: Report, settings: Settings) -> None:
     for key, model in MODELS.items():
         dists = [f"{model.module_prefix}{i}" for i in range(1, model.parts + 1)]
         statuses = [_package_model(d) for d in dists]
-        broken = [(d, e) for d, (_, e) in zip(dists, statuses) if e is not None]
+        broken = [(d, e) for d, (_, e) in zip(dists, statuses, strict=True) if e is not None]
         joined = settings.cache_dir / "models" / f"{model.name}.gguf"
         if _verified(joined, model.sha256):
             where = f"joined: {joined} (verified)"

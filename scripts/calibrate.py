@@ -274,7 +274,13 @@ def main() -> int:
             "abstention_unanswerable": float((~answered[y == 0]).mean()),
             "abstention_by_reason": {
                 reason: float(
-                    np.mean([not a for a, r in zip(answered, rows) if not r["answerable"] and r["reason"] == reason])
+                    np.mean(
+                        [
+                            not a
+                            for a, r in zip(answered, rows, strict=True)
+                            if not r["answerable"] and r["reason"] == reason
+                        ]
+                    )
                 )
                 for reason in sorted(reasons)
             },

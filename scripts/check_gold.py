@@ -138,7 +138,7 @@ for n, r in enumerate(records, 1):
     # source are accepted as English equivalents.
     found = [any(a in t for t in src_texts) for a in r["answers"]]
     if r["lang"] == "de":
-        for a, ok in zip(r["answers"], found):
+        for a, ok in zip(r["answers"], found, strict=True):
             if not ok:
                 err(rid, f"answer not verbatim in any source: {a!r}")
     else:
@@ -147,18 +147,18 @@ for n, r in enumerate(records, 1):
         k = found.index(False) if False in found else len(found)
         if any(found[k:]):
             err(rid, "German verbatim answers must precede English equivalents")
-    if not any(a in r["evidence"] for a, ok in zip(r["answers"], found) if ok):
+    if not any(a in r["evidence"] for a, ok in zip(r["answers"], found, strict=True) if ok):
         warnings.append(f"{rid}: no answer string occurs inside the evidence")
 
     # each listed source should contain at least one answer string
     for s in r["sources"]:
-        if not any(a in articles[s] for a, ok in zip(r["answers"], found) if ok):
+        if not any(a in articles[s] for a, ok in zip(r["answers"], found, strict=True) if ok):
             err(rid, f"source {s} contains none of the answer strings")
 
     # hint for source completeness (informational; needs human judgement)
     for s, t in articles.items():
         if s not in r["sources"]:
-            hits = [a for a, ok in zip(r["answers"], found) if ok and a in t]
+            hits = [a for a, ok in zip(r["answers"], found, strict=True) if ok and a in t]
             if hits:
                 warnings.append(f"{rid}: unlisted {s} also contains {hits}")
 

@@ -33,7 +33,7 @@ def assert_consistent(pipeline: Pipeline) -> dict[str, int]:
     infos = {a.source: a for a in pipeline.sources()}
     articles = {source: pipeline.article(source) for source in infos}
     per_article: Counter[str] = Counter()
-    for cid, text, meta in zip(ids, raw["documents"], raw["metadatas"]):
+    for cid, text, meta in zip(ids, raw["documents"], raw["metadatas"], strict=True):
         source = meta["source"]
         assert source in articles, f"chunk {cid} of {source!r} has no article record"
         article = articles[source]
@@ -64,7 +64,7 @@ def assert_usable_after_interruption(pipeline: Pipeline, question: str = "Nordko
     assert set(raw["ids"]) == pipeline.keyword.ids()
     infos = {a.source: a for a in pipeline.sources()}
     whole: Counter[str] = Counter()
-    for text, meta in zip(raw["documents"], raw["metadatas"]):
+    for text, meta in zip(raw["documents"], raw["metadatas"], strict=True):
         info = infos.get(meta["source"])
         if info is not None and meta["content_hash"] == info.content_hash:
             article = pipeline.article(meta["source"])

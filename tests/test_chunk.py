@@ -29,7 +29,7 @@ def assert_chunks_cover(text: str, chunks) -> None:
         assert chunk.text == chunk.text.strip(), "chunks start and end on text, not whitespace"
         covered[chunk.start : chunk.end] = b"\x01" * (chunk.end - chunk.start)
     assert [c.start for c in chunks] == sorted(c.start for c in chunks)
-    lost = [ch for ch, hit in zip(text, covered) if not hit and not ch.isspace()]
+    lost = [ch for ch, hit in zip(text, covered, strict=True) if not hit and not ch.isspace()]
     assert not lost, "".join(lost)[:200]
 
 
@@ -70,7 +70,7 @@ def test_chunks_respect_a_small_token_budget_and_overlap() -> None:
     assert_chunks_cover(text, chunks)
     assert max(words(c.text) for c in chunks) <= 40
     # Overlap is whole sentences that fit the overlap budget, so not every pair overlaps.
-    overlapping = sum(1 for a, b in zip(chunks, chunks[1:]) if b.start < a.end)
+    overlapping = sum(1 for a, b in zip(chunks, chunks[1:], strict=False) if b.start < a.end)
     assert overlapping > len(chunks) // 3
 
 

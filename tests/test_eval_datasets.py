@@ -56,7 +56,7 @@ def test_xquad_german_and_english_share_the_paragraphs():
     assert len(de.corpus) == 240 and len(de.items) == 1190 and len(en.items) == 1190
     assert de.corpus == en.corpus and de.corpus_id == en.corpus_id
     assert len({c.source for c in de.corpus}) == 240
-    for q_de, q_en in zip(de.items, en.items):
+    for q_de, q_en in zip(de.items, en.items, strict=True):
         assert q_de.sources == q_en.sources and q_de.id[3:] == q_en.id[3:]
     sources = {c.source: c.text for c in de.corpus}
     for item in de.items[:200]:

@@ -307,7 +307,7 @@ def test_four_conversations_on_the_local_llm_are_queued(tmp_path: Path) -> None:
     assert len(latencies) == 8
     spans = sorted(timed.spans)
     assert len(spans) >= 8  # 8 answers, plus the follow-up rewrites
-    for (s1, e1), (s2, e2) in zip(spans, spans[1:]):
+    for (s1, e1), (s2, e2) in zip(spans, spans[1:], strict=False):
         assert s2 >= e1, f"two generations overlapped: {s1:.2f}-{e1:.2f} and {s2:.2f}-{e2:.2f}"
     assert generator.peak >= 2, "the requests never waited on each other: nothing was queued"
     busy = sum(e - s for s, e in spans)

@@ -240,7 +240,9 @@ def run(chroma_url: str, writer: ServeProcess, reader: ServeProcess, tmp_path: P
     assert phases == sorted(phases), order
     # Retrieval shows each write once it returned (CONFIRMED s at most: the reader reads the records of
     # articles whose chunks its view does not admit), up to the next write: anything else only during a write.
-    for i, ((version, _, returned), following) in enumerate(zip(writes, [*writes[1:], (None, float("inf"), None)])):
+    for i, ((version, _, returned), following) in enumerate(
+        zip(writes, [*writes[1:], (None, float("inf"), None)], strict=True)
+    ):
         after = [v for sent, v in shown if returned + CONFIRMED <= sent < following[1]]
         assert after and set(after) == {version}, (version, after)
         first = min(sent for sent, v in shown if sent >= writes[i][1] and v == version)

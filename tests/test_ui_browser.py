@@ -189,7 +189,7 @@ def test_streamed_answer_with_citations_and_highlighted_passage(page) -> None:
     expect(reply).to_contain_text("zehn Raketen")
     drafts = page.evaluate("window.__drafts")
     assert len(drafts) >= 3, drafts  # several growing drafts before the final answer
-    assert all(len(a) <= len(b) for a, b in zip(drafts, drafts[1:])), drafts
+    assert all(len(a) <= len(b) for a, b in zip(drafts, drafts[1:], strict=False)), drafts
 
     link = reply.locator("a.cite").first
     expect(link).to_be_visible()

@@ -87,7 +87,7 @@ class Model:
 
     def probability(self, signals: Signals) -> float:
         z = self.bias
-        for x, m, s, w in zip(signals.vector(self.features), self.mean, self.scale, self.weights):
+        for x, m, s, w in zip(signals.vector(self.features), self.mean, self.scale, self.weights, strict=True):
             z += w * (x - m) / (s or 1.0)
         return 1.0 / (1.0 + math.exp(-max(-30.0, min(30.0, z))))
 

@@ -183,7 +183,7 @@ class Evidence:
             keys = [(self.passages[s.passage].source, s.start, s.end, s.text) for s in self.sentences]
             missing = [k for k in keys if k not in self._cache]
             if missing:
-                for key, vec in zip(missing, self._embed([k[3] for k in missing], "passage")):
+                for key, vec in zip(missing, self._embed([k[3] for k in missing], "passage"), strict=True):
                     self._cache.put(key, vec)
             self._vectors = np.vstack([self._cache.get(k) for k in keys])
         return self._vectors
