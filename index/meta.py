@@ -298,11 +298,12 @@ def _htmldate(value: str) -> str:
 
 def _modified(html: str) -> str:
     """The last update, only from explicit markers (htmldate's latest date can be any date on the page)."""
+    import lxml.etree
     import lxml.html
 
     try:
         tree = lxml.html.fromstring(html)
-    except Exception:  # noqa: BLE001 - unparseable: trafilatura has already said so
+    except (ValueError, lxml.etree.LxmlError):  # unparseable: trafilatura has already said so
         return ""
     for value in tree.xpath(_MODIFIED_XPATH):
         if str(value).strip():
@@ -330,7 +331,7 @@ def _json_objects(data: Any, depth: int = 0) -> list[dict]:
     return []
 
 
-_BIG_ATTRIBUTE = re.compile(r"(=\s*)(\"[^\"<]{%d,}\"|'[^'<]{%d,}')" % (MAX_HTML_NODE_CHARS, MAX_HTML_NODE_CHARS))
+_BIG_ATTRIBUTE = re.compile(rf"(=\s*)(\"[^\"<]{{{MAX_HTML_NODE_CHARS},}}\"|'[^'<]{{{MAX_HTML_NODE_CHARS},}}')")
 _BLOCK_OPEN = re.compile(r"<(script|style|title)\b[^>]*>", re.I)
 
 

@@ -33,8 +33,13 @@ import threading
 import time
 import weakref
 from collections.abc import Callable, Iterable
+from typing import TYPE_CHECKING
 
 from rag.types import NO_META, ArticleMeta
+
+if TYPE_CHECKING:
+    from index.keyword import KeywordIndex
+    from index.store import ChromaStore
 
 COST_FACTOR = 40  # the interval is at least 40x one read: refreshing (every half interval) stays under 5% of a core
 CONFIRMED = 0.25  # seconds a live record lookup (confirm) is trusted
@@ -53,9 +58,9 @@ class RecordHashes:
 
     def __init__(
         self,
-        store,
+        store: ChromaStore,
         ttl: float,
-        keyword=None,
+        keyword: KeywordIndex | None = None,
         writing: threading.RLock | None = None,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
@@ -101,7 +106,7 @@ class RecordHashes:
                 return view
         return self._read_now()
 
-    def confirm(self, sources: set[str]) -> dict[str, str]:
+    def confirm(self, sources: set[str]) -> dict[str, str | None]:
         """The view, with the records of ``sources`` read live: retrieval asks for the articles whose
         chunks disagree with the view (added or changed by another process since it was read), so an
         update never hides an article for the length of the bound. Each answer is kept ``CONFIRMED``
@@ -120,7 +125,7 @@ class RecordHashes:
         if live:
             with self._lock:
                 self._confirmed.update((s, (h, now)) for s, h in live.items())
-        return {**view, **known, **live}  # type: ignore[dict-item] - None: no record, nothing matches
+        return {**view, **known, **live}  # None: no record, nothing matches
 
     def metas(self) -> dict[str, ArticleMeta]:
         """Each complete record's metadata, from the same read as :meth:`current`."""
@@ -191,10 +196,10 @@ class RecordHashes:
             # Not a daemon: a daemon thread still inside Chroma's native code while the
             # interpreter finalizes crashed the process at exit (exit 139, issue 16).
             # Python joins this one before finalizing; close() joins it earlier.
-            self._thread = threading.Thread(target=self._refresh, name="record-hashes", daemon=False)
+            self._thread = threading.Thread(target=self.refresh, name="record-hashes", daemon=False)
             self._thread.start()
 
-    def _refresh(self) -> bool:
+    def refresh(self) -> bool:
         """One background read; False when the store failed (queries report that themselves)."""
         if not self._reading.acquire(blocking=False):
             return True  # a read is under way
@@ -206,7 +211,8 @@ class RecordHashes:
             self._reading.release()
         return True
 
-    def _due_in(self) -> float:
+    def due_in(self) -> float:
+        """Seconds until the view is due a refresh (0 or less: now)."""
         with self._lock:
             if self._map is None:
                 return 0.0
@@ -235,21 +241,21 @@ class RecordHashes:
                 thread.join()
 
 
-def _keep(ref: weakref.ref, stop: threading.Event) -> None:
+def _keep(ref: weakref.ref[RecordHashes], stop: threading.Event) -> None:
     """The keeper's loop; it holds the RecordHashes only while refreshing, so dropping it ends the loop."""
     while not stop.is_set() and threading.main_thread().is_alive():
         hashes = ref()
         if hashes is None:
             return
-        wait = hashes._due_in()  # noqa: SLF001
+        wait = hashes.due_in()
         if wait <= 0:
             # After a failed read, try again a tick later rather than in a tight loop.
-            wait = hashes._due_in() if hashes._refresh() else KEEPER_TICK  # noqa: SLF001
+            wait = hashes.due_in() if hashes.refresh() else KEEPER_TICK
         del hashes
         stop.wait(min(max(wait, 0.02), KEEPER_TICK))
 
 
-def sync_keyword(store, keyword, sources: Iterable[str]) -> tuple[int, int]:  # noqa: ANN001
+def sync_keyword(store: ChromaStore, keyword: KeywordIndex, sources: Iterable[str]) -> tuple[int, int]:
     """Make ``keyword`` (an :class:`index.keyword.KeywordIndex`) hold exactly the chunks Chroma
     holds for ``sources``: (added, removed). The caller keeps its own writes out meanwhile."""
     sources = set(sources)

@@ -25,8 +25,9 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlparse
 
 import numpy as np
@@ -35,6 +36,9 @@ from index.dedup import BAND_KEYS, GROUPING_VERSION, Stored
 from index.meta import METADATA_VERSION
 from rag.errors import ModelUnavailable, StoreUnavailable
 from rag.types import NO_META, Article, ArticleMeta, Chunk, Filters, day_number, outlet_key
+
+if TYPE_CHECKING:
+    from chromadb.api import ClientAPI
 
 _ARTICLE_VECTOR = [1.0]  # the articles collection is looked up by id only
 _DIM_MISMATCH = re.compile(r"expecting embedding with dimension of (\d+), got (\d+)")  # chromadb's wording (1.5)
@@ -108,7 +112,7 @@ def where_of(filters: Filters | None) -> dict | None:
     return clauses[0] if len(clauses) == 1 else {"$and": clauses}
 
 
-def open_client(store_path: str, chroma_url: str | None):  # noqa: ANN201 - chromadb client
+def open_client(store_path: str, chroma_url: str | None) -> ClientAPI:
     import chromadb
     from chromadb.config import Settings as ChromaSettings
 
@@ -139,7 +143,7 @@ def _short(exc: Exception) -> str:
 
 
 class ChromaStore:
-    def __init__(self, client, fingerprint: str, where: str) -> None:  # noqa: ANN001
+    def __init__(self, client: ClientAPI, fingerprint: str, where: str) -> None:
         self._where = where
         try:
             self._chunks = client.get_or_create_collection(
@@ -158,7 +162,9 @@ class ChromaStore:
             "Check that the Chroma server is running and reachable, then try again."
         )
 
-    def _call(self, fn, *args, **kwargs):  # noqa: ANN001, ANN202
+    def _call(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+        # Any: Chroma's results (ids, documents, metadatas as parallel lists) are read here as the plain
+        # dicts they are, checked for None row by row; their own types stay inside this module.
         try:
             return fn(*args, **kwargs)
         except StoreUnavailable:

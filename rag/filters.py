@@ -283,14 +283,18 @@ def question_period(question: str, today: date) -> tuple[date | None, date | Non
             n = 1 if kind == "last_1" else int(groups["n"]) if groups["n"].isdigit() else _NUM[groups["n"].lower()]
             span = (_minus(today, n, unit or "day"), today)
         elif kind == "since":
+            assert year is not None  # the pattern requires a year
             span = (date(year, month or 1, 1), today)
         elif kind == "before":
+            assert year is not None  # the pattern requires a year
             span = (None, date(year, month or 1, 1) - timedelta(days=1))
         elif kind == "month":
+            assert month is not None  # the pattern requires a month name (a key of MONTHS)
             if year is None:
                 year = today.year if month <= today.month else today.year - 1
             span = (date(year, month, 1), date(year, month, calendar.monthrange(year, month)[1]))
         elif kind == "year":
+            assert year is not None  # the pattern requires a year
             span = (date(year, 1, 1), date(year, 12, 31))
         elif kind in ("previous", "current"):
             span = _calendar_unit(today, unit or "week", previous=kind == "previous")

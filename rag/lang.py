@@ -8,6 +8,10 @@ from __future__ import annotations
 
 import re
 from functools import lru_cache
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from py3langid.langid import LanguageIdentifier
 
 _GERMAN_HINTS = re.compile(
     r"[äöüß]|\b(der|die|das|und|ist|wer|wie|wann|warum|welche[rsmn]?|wo|was|nicht|mit|von|hat)\b", re.I
@@ -16,7 +20,7 @@ _ENGLISH_HINTS = re.compile(r"\b(the|and|is|who|how|when|why|which|where|what|do
 
 
 @lru_cache(maxsize=1)
-def _identifier():  # noqa: ANN202
+def _identifier() -> LanguageIdentifier:
     from py3langid.langid import MODEL_FILE, LanguageIdentifier
 
     ident = LanguageIdentifier.from_model_file(MODEL_FILE, norm_probs=True)

@@ -343,7 +343,7 @@ def _tool_errors() -> Iterator[None]:
         raise ToolError(one_line(exc)) from exc
 
 
-def one_line(exc: BaseException) -> str:
+def one_line(exc: BaseException | str) -> str:
     return " ".join(str(exc).split()) or type(exc).__name__
 
 

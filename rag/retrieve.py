@@ -23,9 +23,11 @@ deeper (4x, at most twice) until k groups are found or nothing more comes back.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from functools import lru_cache
+
+import numpy as np
 
 from index.embed import Embedder
 from index.keyword import KeywordIndex
@@ -55,7 +57,7 @@ class HybridRetriever:
         rrf_k: int = 60,
         current_hashes: Callable[[], dict[str, str]],
         current_meta: Callable[[], dict[str, ArticleMeta]] | None = None,
-        confirm_hashes: Callable[[set[str]], dict[str, str]] | None = None,
+        confirm_hashes: Callable[[set[str]], Mapping[str, str | None]] | None = None,
     ) -> None:
         self.store = store
         self.keyword = keyword
@@ -89,7 +91,7 @@ class HybridRetriever:
     def _ranked(
         self,
         question: str,
-        vector,
+        vector: np.ndarray | None,
         n: int,
         dense_n: int,
         weight: float,
@@ -130,14 +132,14 @@ class HybridRetriever:
             out.append(replace(p, also_in=newest_first([*p.also_in, *extra])) if extra else p)
         return out
 
-    def _hashes_for(self, candidates: list[tuple[str, str]]) -> dict[str, str]:
+    def _hashes_for(self, candidates: list[tuple[str, str]]) -> Mapping[str, str | None]:
         """The record map, with the records read live for the candidates' articles whose chunks it
         does not admit: another process may have added or changed them since the map was read, and
         an update must not hide its article from this process until the next refresh."""
         hashes = self._current_hashes()
         disagree = {source for source, h in candidates if hashes.get(source) != h}
         if disagree and self._confirm_hashes is not None:
-            hashes = self._confirm_hashes(disagree)
+            return self._confirm_hashes(disagree)  # None: no record, nothing matches
         return hashes
 
     def _sources_for(self, filters: Filters | None) -> frozenset[str] | None:

@@ -38,22 +38,23 @@ import socket
 import time
 import uuid
 from collections.abc import AsyncIterator, Callable, Iterator
+from types import ModuleType
 from typing import Any, Literal
 
 from rag.runtime import set_offline_env
 
 set_offline_env()  # before gradio (imported with the chat) can phone home
 
-import anyio  # noqa: E402
-from fastapi import APIRouter, Depends, FastAPI, File, Request, Response, UploadFile  # noqa: E402
-from fastapi.exceptions import RequestValidationError  # noqa: E402
-from fastapi.responses import JSONResponse, StreamingResponse  # noqa: E402
-from pydantic import BaseModel, ConfigDict, Field  # noqa: E402
+import anyio
+from fastapi import APIRouter, Depends, FastAPI, File, Request, Response, UploadFile
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, StreamingResponse
+from pydantic import BaseModel, ConfigDict, Field
 
-from rag.api import MAX_QUESTION_CHARS, Pipeline  # noqa: E402
-from rag.errors import BadInput, RagError  # noqa: E402
-from rag.settings import APP_NAME  # noqa: E402
-from rag.types import Answer  # noqa: E402
+from rag.api import MAX_QUESTION_CHARS, Pipeline
+from rag.errors import BadInput, RagError
+from rag.settings import APP_NAME
+from rag.types import Answer, Filters
 
 log = logging.getLogger(__name__)
 
@@ -143,7 +144,7 @@ class FilterFields(BaseModel):
     since: str | None = Field(default=None, description="Published on or after: 2023-09-12, 2023-09 or 2023.")
     until: str | None = Field(default=None, description="Published on or before: 2023-09-12, 2023-09 or 2023.")
 
-    def filters(self):  # noqa: ANN201 - rag.types.Filters | None
+    def filters(self) -> Filters | None:
         from rag.filters import make_filters
 
         return make_filters(self.outlet, self.source, self.since, self.until) or None
@@ -366,7 +367,7 @@ def _add_routes(api: APIRouter, pipeline: Pipeline) -> None:
     def ask(body: AskRequest) -> Any:
         history = _history(body.history)
         filters = body.filters()
-        extra = {"filters": filters} if filters else {}
+        extra: dict[str, Any] = {"filters": filters} if filters else {}
         if not body.stream:
             return pipeline.ask(body.question, history, body.generator, **extra).to_json()
         stream = pipeline.ask_stream(body.question, history, body.generator, **extra)
@@ -389,7 +390,7 @@ def _add_routes(api: APIRouter, pipeline: Pipeline) -> None:
         tags=["articles"],
         responses={200: {"model": IndexReportOut, "description": "Already indexed with this text."}},
     )
-    def upload_article(file: UploadFile = File(description="A .txt, .md or .html article.")) -> Any:  # noqa: B008
+    def upload_article(file: UploadFile = File(description="A .txt, .md or .html article.")) -> Any:
         data = file.file.read(int(pipeline.settings.max_upload_mb * 1024 * 1024) + 1)  # index_upload refuses more
         report = pipeline.index_upload(file.filename or "", data)
         status = 201 if report.added or report.updated else 200
@@ -398,7 +399,7 @@ def _add_routes(api: APIRouter, pipeline: Pipeline) -> None:
     @api.get(
         "/articles/{source:path}", response_model=ArticleText, tags=["articles"], responses={404: {"model": ErrorOut}}
     )
-    def get_article(source: str) -> dict[str, str]:
+    def get_article(source: str) -> dict[str, Any]:
         article = pipeline.article(source)
         return {"source": article.source, "title": article.title, "text": article.text, "meta": _meta_json(article)}
 
@@ -635,6 +636,7 @@ def _ui_builder(ui: bool | UiBuilder) -> UiBuilder | None:
         return ui
     if not ui:
         return None
+    ui_package: ModuleType | None
     try:
         import ui as ui_package
     except ModuleNotFoundError as exc:
@@ -680,8 +682,8 @@ def serve(pipeline: Pipeline, host: str | None = None, port: int | None = None, 
         print("The store is empty: indexing the sample articles first.", flush=True)
         pipeline.index()
     try:  # load the models now rather than on the first request; a missing LLM still leaves retrieval
-        pipeline.retriever  # noqa: B018
-        pipeline.answerer  # noqa: B018
+        _ = pipeline.retriever
+        _ = pipeline.answerer
     except RagError as exc:
         print(f"warning: {' '.join(str(exc).split())}", flush=True)
     else:

@@ -12,7 +12,7 @@ import hashlib
 import json
 import os
 from pathlib import Path
-from typing import Literal
+from typing import Literal, Protocol
 
 from platformdirs import user_cache_dir, user_data_dir
 from pydantic import Field, model_validator
@@ -216,6 +216,14 @@ class Settings(BaseSettings):
         data = self.model_dump()
         data.update({k: v for k, v in changes.items() if v is not None})
         return Settings.model_validate(data)
+
+
+class HasSettings(Protocol):
+    """What a subcommand's ``run(args, ctx)`` reads of the CLI's context (``rag.cli.Context``, which
+    the other edges may not import): the settings."""
+
+    @property
+    def settings(self) -> Settings: ...
 
 
 def index_fingerprint(settings: Settings) -> str:

@@ -191,7 +191,9 @@ class Passage:
         return tuple(p for p in self.also_in if p.meta.latest < self.meta.latest)
 
     @classmethod
-    def from_chunk(cls, chunk: Chunk, score: float, **scores: float | None) -> Passage:
+    def from_chunk(
+        cls, chunk: Chunk, score: float, *, dense_score: float | None = None, keyword_score: float | None = None
+    ) -> Passage:
         return cls(
             id=chunk.id,
             source=chunk.source,
@@ -203,7 +205,8 @@ class Passage:
             meta=chunk.meta,
             group=chunk.group,
             story=chunk.story,
-            **scores,
+            dense_score=dense_score,
+            keyword_score=keyword_score,
         )
 
     @classmethod

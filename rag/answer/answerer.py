@@ -27,6 +27,7 @@ import re
 import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -59,8 +60,11 @@ from rag.lang import detect_language
 from rag.settings import Settings
 from rag.types import Answer, Citation, Passage
 
+if TYPE_CHECKING:
+    from index.embed import Kind
+
 Retrieve = Callable[[str, int], tuple[list[Passage], float]]
-Embed = Callable[[list[str], str], np.ndarray]
+Embed = Callable[[list[str], "Kind"], np.ndarray]
 
 
 @dataclass(frozen=True)
@@ -157,7 +161,7 @@ class Answerer:
         r = self.read(question, history)
         language, standalone, cross, passages, evidence = r.language, r.standalone, r.cross, r.passages, r.evidence
         relevance, candidates, pick, signals, timings = r.relevance, r.candidates, r.pick, r.signals, r.timings
-        base = dict(
+        base: dict[str, Any] = dict(
             question=question,
             standalone_question=standalone,
             language=language,
@@ -203,6 +207,11 @@ class Answerer:
         answer = {**answer, "confidence": decision.probability, "signals": signals.to_json()}
         yield self._finish(Answer(timings=timings, **base, **answer), t0, first)
 
+    def sentence_evidence(self, passages: list[Passage]) -> Evidence:
+        """Evidence over ``passages`` that shares this answerer's sentence vectors (the pipeline's warm-up
+        embeds sentences through it)."""
+        return Evidence(passages, self._embed, self._idf, cache=self._vectors)
+
     def select(self, question: str, cross: bool) -> tuple[list[Passage], Evidence, np.ndarray, list[int], float]:
         """Evidence selection as sentence retrieval: the passages, their sentences, each
         sentence's relevance, and the sentence indices best first (eval measures this too)."""
@@ -227,7 +236,7 @@ class Answerer:
     ) -> Iterator[str | Answer]:
         text = NO_ANSWER[language]
         yield text
-        extra = {
+        extra: dict[str, Any] = {
             "confidence": decision.probability if decision else 0.0,
             "signals": signals.to_json() if signals else {},
         }
@@ -402,7 +411,7 @@ class Answerer:
             return self._abstain(language)
         citations = []
         seen = set()
-        for (idx, n), (start, end) in spans.items():
+        for (_claim, n), (start, end) in spans.items():
             if (n, start, end) in seen:
                 continue
             seen.add((n, start, end))

@@ -24,12 +24,16 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from index.chunk import sentence_spans
 from index.keyword import analyze
 from rag.types import Passage
+
+if TYPE_CHECKING:
+    from index.embed import Kind
 
 # Cosine similarities that mean "unrelated" and "says the same" for each embedder family,
 # keyed by the ``embedder`` setting.
@@ -157,7 +161,7 @@ class Evidence:
     def __init__(
         self,
         passages: Sequence[Passage],
-        embed: Callable[[list[str], str], np.ndarray],
+        embed: Callable[[list[str], Kind], np.ndarray],
         idf: Callable[[str], float],
         similarity_range: tuple[float, float] = DEFAULT_RANGE,
         cache: VectorCache | None = None,

@@ -19,10 +19,20 @@ import threading
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol, cast
 
 from rag.errors import ModelUnavailable
 from rag.settings import Settings
+
+if TYPE_CHECKING:
+    import numpy as np
+    from llama_cpp import Llama
+    from llama_cpp.llama_chat_format import Jinja2ChatFormatter
+    from llama_cpp.llama_types import (
+        ChatCompletionRequestMessage,
+        CreateChatCompletionStreamResponse,
+        CreateCompletionStreamResponse,
+    )
 
 Messages = list[dict[str, str]]
 
@@ -73,21 +83,21 @@ class LocalLlamaGenerator:
         # The model and its lock are cached together: every generator instance over the
         # same model file shares both, so two requests never drive one model at once.
         self._llm, self._lock = _load_llama(str(path), settings.llm_context, threads)
-        self._format = None  # the GGUF's chat template, for the reading (choose) calls
+        self._format: Jinja2ChatFormatter | None = None  # the GGUF's chat template, for the reading (choose) calls
 
     def generate(self, request: GenerationRequest) -> Iterator[str]:
         with self._lock:  # one generation at a time; others wait their turn
             stream = self._llm.create_chat_completion(
-                messages=request.messages,
+                messages=_llama_messages(request.messages),
                 max_tokens=request.max_tokens,
                 temperature=0.0,
                 top_p=1.0,
                 repeat_penalty=1.1,
                 stream=True,
             )
-            for chunk in stream:
+            for chunk in cast("Iterator[CreateChatCompletionStreamResponse]", stream):  # stream=True: chunks
                 piece = chunk["choices"][0].get("delta", {}).get("content")
-                if piece:
+                if isinstance(piece, str) and piece:  # None in the role and the final chunk
                     yield piece
 
     def warm(self, prefixes: list[Messages]) -> None:
@@ -95,7 +105,7 @@ class LocalLlamaGenerator:
         their states stay in the prompt cache."""
         for messages in prefixes:
             with self._lock:
-                self._llm.create_chat_completion(messages=messages, max_tokens=1, temperature=0.0)
+                self._llm.create_chat_completion(messages=_llama_messages(messages), max_tokens=1, temperature=0.0)
 
     # ----- reading instead of writing: one prompt evaluation gives a choice and its probability
     def choose(self, messages: Messages, prefix: str, options: Sequence[str]) -> list[float]:
@@ -127,7 +137,7 @@ class LocalLlamaGenerator:
                 stop=list(stop),
                 stream=True,
             )
-            for chunk in stream:
+            for chunk in cast("Iterator[CreateCompletionStreamResponse]", stream):  # stream=True: chunks
                 piece = chunk["choices"][0].get("text")
                 if piece:
                     yield piece
@@ -141,12 +151,13 @@ class LocalLlamaGenerator:
                 raise ModelUnavailable("The GGUF model has no chat template; use --generator extractive.")
             eos = self._llm.detokenize([self._llm.token_eos()], special=True).decode("utf-8", "ignore")
             self._format = Jinja2ChatFormatter(template, eos_token=eos, bos_token="")
-        prompt = self._format(messages=messages).prompt + prefix
+        prompt = self._format(messages=_llama_messages(messages)).prompt + prefix
         tokens = self._llm.tokenize(prompt.encode(), add_bos=False, special=True)
         limit = self._llm.n_ctx() - 64
         return tokens[-limit:] if len(tokens) > limit else tokens
 
-    def _eval_logits(self, tokens: list[int]):  # noqa: ANN202 - numpy array of vocabulary logits
+    def _eval_logits(self, tokens: list[int]) -> np.ndarray:
+        """The vocabulary's logits for the token after ``tokens``."""
         import llama_cpp
         import numpy as np
 
@@ -157,6 +168,11 @@ class LocalLlamaGenerator:
         return np.ctypeslib.as_array(llama_cpp.llama_get_logits_ith(llm.ctx, -1), shape=(llm.n_vocab(),)).copy()
 
 
+def _llama_messages(messages: Messages) -> list[ChatCompletionRequestMessage]:
+    """The messages as llama_cpp types them: the same dicts (a role, system, user or assistant, and its text)."""
+    return cast("list[ChatCompletionRequestMessage]", messages)
+
+
 # Prompt batch: as fast as 512 here (~20 tokens/s either way on 2 cores), and each cached
 # state carries batch x vocabulary logits (78 MB at 128 instead of 311 MB at 512).
 PROMPT_BATCH = 128
@@ -164,7 +180,7 @@ PROMPT_CACHE_BYTES = 1 << 30
 
 
 @lru_cache(maxsize=2)
-def _load_llama(path: str, n_ctx: int, threads: int):  # noqa: ANN202
+def _load_llama(path: str, n_ctx: int, threads: int) -> tuple[Llama, threading.Lock]:
     try:
         from llama_cpp import Llama
     except ImportError as exc:
