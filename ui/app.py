@@ -21,7 +21,7 @@ import os
 import sys
 from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")  # before gradio is imported: no phoning home
 os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
@@ -33,6 +33,10 @@ from rag.filters import make_filters
 from rag.types import Answer
 from ui import render
 from ui.articles import outlet_names
+
+if TYPE_CHECKING:
+    from rag.api import Pipeline
+    from rag.settings import Settings
 
 log = logging.getLogger(__name__)
 
@@ -133,7 +137,7 @@ if (!window.__ragCiteClicks) {
 """
 
 
-def build_app(pipeline: Any) -> gr.Blocks:
+def build_app(pipeline: Pipeline) -> gr.Blocks:
     """The chat and Articles pages for ``pipeline`` (a :class:`rag.api.Pipeline` or a stand-in)."""
     settings = getattr(pipeline, "settings", None)
     default_generator = getattr(settings, "generator", "extractive")
@@ -242,25 +246,27 @@ def build_app(pipeline: Any) -> gr.Blocks:
             chosen: list[str] | None,
             first: str,
             last: str,
-        ):
+        ) -> Iterator[tuple[str, list, list, str]]:
             yield from chat_turn(pipeline, text, messages, state, gen, int(k), scores, chosen, first, last)
 
-        def refresh():  # noqa: ANN202
+        def refresh() -> tuple[str, Any, Any, Any]:
             return article_views(pipeline)
 
         def on_upload(
             files: list[str] | None,
             chosen: list[str] | None,
             only: list[str] | None,
-            progress=gr.Progress(),
-        ):
+            progress: gr.Progress = gr.Progress(),
+        ) -> tuple[Any, ...]:
             status_value = upload_files(pipeline, files or [], progress)
             return (status_value, None, *article_views(pipeline, chosen, only))
 
-        def on_remove(source: str | None, chosen: list[str] | None, only: list[str] | None):  # noqa: ANN202
+        def on_remove(
+            source: str | None, chosen: list[str] | None, only: list[str] | None
+        ) -> tuple[str, Any, Any, Any, Any]:
             return (remove_article(pipeline, source), *article_views(pipeline, chosen, only))
 
-        chat_io = dict(
+        chat_io: dict[str, Any] = dict(
             inputs=[question, chat, turns, generator, top_k, show_scores, outlets, since, until],
             outputs=[question, chat, turns, sources],
         )
@@ -317,7 +323,7 @@ def applied_html(
 
 
 def chat_turn(
-    pipeline: Any,
+    pipeline: Pipeline,
     text: str,
     messages: list,
     state: list,
@@ -348,7 +354,9 @@ def chat_turn(
     try:
         draft = ""
         filters = make_filters(outlet=list(outlets or ()), since=(since or "").strip(), until=(until or "").strip())
-        extra = {"filters": filters} if filters else {}  # only then: a pipeline without filters keeps working
+        extra: dict[str, Any] = (
+            {"filters": filters} if filters else {}
+        )  # only then: a pipeline without filters keeps working
         for piece in pipeline.ask_stream(text, history, generator or None, top_k=top_k, **extra):
             if isinstance(piece, Answer):
                 answer = piece
@@ -374,13 +382,13 @@ def chat_turn(
     yield "", messages, state, panel
 
 
-def list_articles(pipeline: Any) -> tuple[str, Any]:
+def list_articles(pipeline: Pipeline) -> tuple[str, Any]:
     """(articles table, remove-dropdown update)."""
     return article_views(pipeline)[:2]
 
 
 def article_views(
-    pipeline: Any, chosen_outlets: Sequence[str] | None = None, shown_outlets: Sequence[str] | None = None
+    pipeline: Pipeline, chosen_outlets: Sequence[str] | None = None, shown_outlets: Sequence[str] | None = None
 ) -> tuple[str, Any, Any, Any]:
     """(articles table, remove-dropdown update, chat outlet-filter update, table outlet-filter update) from
     one read of the articles; a chosen outlet that no article has any more is dropped from either filter."""
@@ -404,7 +412,7 @@ def article_views(
     )
 
 
-def upload_files(pipeline: Any, paths: Sequence[str], progress: Any = None) -> str:
+def upload_files(pipeline: Pipeline, paths: Sequence[str], progress: Any = None) -> str:
     """Index each uploaded file; Gradio's temporary copy is deleted whatever happens."""
     limit = int(float(getattr(pipeline.settings, "max_upload_mb", 10.0)) * 1024 * 1024)
     lines: list[tuple[str, str]] = []
@@ -434,7 +442,7 @@ def upload_files(pipeline: Any, paths: Sequence[str], progress: Any = None) -> s
     return render.status_html(lines)
 
 
-def remove_article(pipeline: Any, source: str | None) -> str:
+def remove_article(pipeline: Pipeline, source: str | None) -> str:
     if not source:
         return render.status_html([("error", "Choose an article to remove first.")])
     try:
@@ -456,7 +464,9 @@ def _one_line(exc: BaseException) -> str:
 
 
 # ----- launching
-def launch(pipeline: Any, settings: Any = None, *, block: bool = True, **launch_kwargs: Any) -> gr.Blocks:
+def launch(
+    pipeline: Pipeline, settings: Settings | None = None, *, block: bool = True, **launch_kwargs: Any
+) -> gr.Blocks:
     """Index the sample articles into an empty store, load the models, serve on settings.host:settings.port.
 
     Never shared, never phoning home; a login when both auth_user and auth_password are set.
@@ -468,8 +478,8 @@ def launch(pipeline: Any, settings: Any = None, *, block: bool = True, **launch_
         report = pipeline.index()
         print(report.summary(), file=sys.stderr, flush=True)
     try:  # load the models now rather than on the first question; without an LLM the rest still works
-        pipeline.retriever  # noqa: B018
-        pipeline.answerer  # noqa: B018
+        _ = pipeline.retriever
+        _ = pipeline.answerer
     except RagError as exc:
         print(f"warning: {_one_line(exc)}", file=sys.stderr, flush=True)
     else:

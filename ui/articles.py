@@ -18,7 +18,7 @@ from collections.abc import Sequence
 from html import escape
 from typing import Any
 
-from rag.types import NO_META, outlet_key
+from rag.types import NO_META, ArticleMeta, outlet_key
 
 COLUMNS = ("Date", "Outlet", "Title", "File", "Passages", "Characters")
 
@@ -37,7 +37,7 @@ def outlet_names(infos: Sequence[Any]) -> list[str]:
     return sorted(names.values(), key=str.casefold)
 
 
-def _meta(info: Any):  # noqa: ANN202 - ArticleMeta
+def _meta(info: Any) -> ArticleMeta:
     return getattr(info, "meta", None) or NO_META
 
 

@@ -19,7 +19,7 @@ from html import escape
 
 from rag.answer.prompts import CITATION_RE
 from rag.types import Answer, Citation, Passage
-from ui.articles import articles_html  # noqa: F401 - the Articles tab's table
+from ui.articles import articles_html as articles_html  # re-exported: the Articles tab's table
 
 SNIPPET_TITLE_CHARS = 140
 
