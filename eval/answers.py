@@ -17,15 +17,19 @@ Abstentions have no sentences to judge; they are scored under answers only.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING
 
 from eval.datasets import EvalItem
 from eval.judges import JUDGE_THRESHOLD, SupportJudge
 from eval.metrics import contains_answer, evidence_hit, latency_summary, mean, token_f1
 
+if TYPE_CHECKING:
+    from rag.types import Answer
+
 TIMINGS = ("retrieve_s", "first_token_s", "total_s")
 
 
-def answer_record(item: EvalItem, answer) -> dict:  # noqa: ANN001 - rag.types.Answer
+def answer_record(item: EvalItem, answer: Answer) -> dict:
     """The per-question record kept in report.json (scores are added by :func:`score_record`)."""
     return {
         "id": item.id,

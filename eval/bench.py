@@ -42,9 +42,17 @@ import sys
 import tempfile
 import threading
 import time
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, UTC
 from pathlib import Path
+from typing import TYPE_CHECKING, Any, cast
+
+if TYPE_CHECKING:
+    from llama_index.core.base.response.schema import StreamingResponse
+    from llama_index.core.llms import CustomLLM
+
+    from rag.settings import EmbedderName, HasSettings, Settings
 
 SIZES = (1000, 10_000, 100_000)
 GENERATORS = ("extractive", "local:qwen2.5-1.5b", "local:qwen2.5-0.5b")
@@ -106,7 +114,7 @@ def percentiles(values: list[float]) -> dict:
     return {"n": len(values), "p50_ms": round(1000 * statistics.median(ordered), 2), "p95_ms": round(1000 * p95, 2)}
 
 
-def timed_queries(fn, queries: list[str], concurrency: int = 1) -> dict:  # noqa: ANN001
+def timed_queries(fn: Callable[[str], object], queries: list[str], concurrency: int = 1) -> dict:
     """Latency of ``fn(query)`` per query, one at a time or ``concurrency`` at once."""
 
     def one(q: str) -> float:
@@ -161,7 +169,7 @@ def build_corpus(target_chunks: int, folder: Path, chars_per_chunk: float, seed:
     return {"articles": n, "characters": chars, "paragraph_pool": len(pool), "seed": seed}
 
 
-def chars_per_chunk(settings) -> float:  # noqa: ANN001 - rag.Settings
+def chars_per_chunk(settings: Settings) -> float:
     """Characters per chunk of the product's chunker on pool text (measured on 40 articles)."""
     from index.chunk import Chunker
     from index.embed import make_embedder
@@ -335,7 +343,7 @@ def work_answers_llamaindex(job: dict) -> dict:
         rows = []
         for q in QUESTIONS:
             t = time.perf_counter()
-            response = engine.query(q)
+            response = cast("StreamingResponse", engine.query(q))  # streaming=True
             first = None
             pieces = []
             for piece in response.response_gen:
@@ -361,20 +369,20 @@ def _medians(rows: list[dict]) -> dict:
     }
 
 
-def _make_llm_class():  # noqa: ANN202
-    from llama_index.core.llms import CompletionResponse, CustomLLM, LLMMetadata
+def _make_llm_class() -> type[CustomLLM]:
+    from llama_index.core.llms import CompletionResponse, CompletionResponseGen, CustomLLM, LLMMetadata
     from llama_index.core.llms.callbacks import llm_completion_callback
     from pydantic import PrivateAttr
 
-    from rag.answer.generators import GenerationRequest
+    from rag.answer.generators import GenerationRequest, Generator
 
     class _LocalCompletionLLM(CustomLLM):
         """The same llama.cpp model as our local generator, as a llama-index LLM (chat template
         applied by llama.cpp; llama-index's prompt is sent as one user message)."""
 
-        _gen: object = PrivateAttr()
+        _gen: Generator = PrivateAttr()
 
-        def __init__(self, generator, **kwargs):  # noqa: ANN001, ANN003
+        def __init__(self, generator: Generator, **kwargs: Any) -> None:
             super().__init__(**kwargs)
             self._gen = generator
 
@@ -386,11 +394,11 @@ def _make_llm_class():  # noqa: ANN202
             return GenerationRequest([{"role": "user", "content": prompt}], 220, "de")
 
         @llm_completion_callback()
-        def complete(self, prompt: str, formatted: bool = False, **kwargs) -> CompletionResponse:  # noqa: ANN003
+        def complete(self, prompt: str, formatted: bool = False, **kwargs: Any) -> CompletionResponse:
             return CompletionResponse(text="".join(self._gen.generate(self._request(prompt))))
 
         @llm_completion_callback()
-        def stream_complete(self, prompt: str, formatted: bool = False, **kwargs):  # noqa: ANN003
+        def stream_complete(self, prompt: str, formatted: bool = False, **kwargs: Any) -> CompletionResponseGen:
             text = ""
             for piece in self._gen.generate(self._request(prompt)):
                 text += piece
@@ -425,7 +433,11 @@ def run_worker(kind: str, job: dict) -> dict:
 
 # ----- the run
 def machine() -> dict:
-    info = {"python": platform.python_version(), "platform": platform.platform(), "cores": os.cpu_count()}
+    info: dict[str, Any] = {
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+        "cores": os.cpu_count(),
+    }
     try:
         cpu = Path("/proc/cpuinfo").read_text()
         info["cpu"] = next(
@@ -450,13 +462,13 @@ def machine() -> dict:
 
 def bench(
     sizes: tuple[int, ...],
-    embedder: str,
+    embedder: EmbedderName,
     generators: tuple[str, ...],
     baseline: bool,
     out: Path,
     raw_sample: int = 500,
     queries: int = RETRIEVAL_QUERIES,
-    log=print,
+    log: Callable[[str], None] = print,
 ) -> dict:
     from eval.datasets import load_xquad
     from rag import Settings
@@ -544,7 +556,7 @@ def markdown(result: dict) -> str:
             "(ours / llama-index) |",
             "|" + "---|" * 15,
         ]
-        for size, e in result["sizes"].items():
+        for e in result["sizes"].values():
             o, li = e["ours"], e.get("llamaindex")
             ix, st = o["indexing"], o["indexing"]["stages_s"]
             lix = li["indexing"] if li else {}
@@ -566,7 +578,7 @@ def markdown(result: dict) -> str:
             "each with its BM25 in memory) | llama-index (dense) |",
             "|---|---|---|---|---|",
         ]
-        for size, e in result["sizes"].items():
+        for e in result["sizes"].values():
             o, li = e["ours"], e.get("llamaindex") or {}
             lines.append(
                 f"| {o['indexing']['chunks']:,} | {o['indexing']['peak_rss_mb']} "
@@ -581,7 +593,7 @@ def markdown(result: dict) -> str:
             "| llama-index dense p50 (ours / llama-index) |",
             "|" + "---|" * 8,
         ]
-        for size, e in result["sizes"].items():
+        for e in result["sizes"].values():
             r, li = e["ours"]["retrieval"], (e.get("llamaindex") or {}).get("retrieval", {})
             for mode in ("dense", "keyword", "hybrid"):
                 one, many = r[mode]["single"], r[mode][f"concurrent_{CONCURRENCY}"]
@@ -643,7 +655,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def run(args: argparse.Namespace, ctx) -> int:  # noqa: ANN001 - rag.cli.Context
+def run(args: argparse.Namespace, ctx: HasSettings) -> int:
     from rag.errors import BadInput
 
     try:

@@ -22,6 +22,7 @@ import platform
 import tempfile
 import time
 from datetime import datetime, UTC
+from collections.abc import Callable
 from pathlib import Path
 
 from eval.datasets import XQUAD_DIR, load_gold, load_xquad
@@ -31,10 +32,16 @@ from eval.stores import ensure_indexed, open_pipeline
 # keyword weight rules compared on XQuAD, all fusing the dense ranking with the keyword
 # ranking weighted by a function of the query's coverage; coverage ** 0 == 1 is plain RRF
 POWERS = (0.5, 1, 2, 3, 4, 6, 8)
-FUSION_RULES = {
+
+
+def _power(p: float) -> Callable[[float], float]:
+    return lambda c: c**p
+
+
+FUSION_RULES: dict[str, Callable[[float], float]] = {
     "dense only (w=0)": lambda c: 0.0,
     "RRF (w=1 = cov^0)": lambda c: 1.0,
-    **{f"cov^{p:g}": (lambda c, p=p: c**p) for p in POWERS},
+    **{f"cov^{p:g}": _power(p) for p in POWERS},
 }
 LATENCY_EVERY = 10  # Pipeline.retrieve_timed on every 10th XQuAD question per mode (119 each)
 

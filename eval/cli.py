@@ -17,6 +17,10 @@ import json
 import time
 from datetime import datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from rag.settings import HasSettings
 
 HELP = "evaluate retrieval, answers and grounding on a gold set (or compare two reports)"
 GENERATORS = ("extractive", "local", "openai")
@@ -87,7 +91,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def run(args: argparse.Namespace, ctx) -> int:  # noqa: ANN001 - rag.cli.Context
+def run(args: argparse.Namespace, ctx: HasSettings) -> int:
     from rag.errors import BadInput
 
     from eval.report import compare, load_report

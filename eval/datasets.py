@@ -18,6 +18,10 @@ import json
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    import random
 
 GOLD_PATH = Path(__file__).with_name("gold.jsonl")
 XQUAD_DIR = Path(__file__).with_name("data") / "xquad"  # shipped (CC BY-SA 4.0, see its README)
@@ -268,17 +272,17 @@ def load_xquad_withheld(
                 reason=reason,
             )
         )
-    corpus = tuple(corpus)
-    digest = hashlib.sha256("\x00".join(f"{c.source}\x01{c.text}" for c in corpus).encode()).hexdigest()[:10]
+    indexed = tuple(corpus)
+    digest = hashlib.sha256("\x00".join(f"{c.source}\x01{c.text}" for c in indexed).encode()).hexdigest()[:10]
     kind = "removed" if removed_share > 0 else "withheld"
     return Dataset(
         name=f"xquad-{lang}-{kind}" + ("" if split == "test" else f"-{split}"),
         items=tuple(items),
-        corpus=corpus,
+        corpus=indexed,
         corpus_id=f"xquad-{kind}-{digest}",
         meta={
             **full.meta,
-            "paragraphs": len(corpus),
+            "paragraphs": len(indexed),
             "withheld": len(withheld),
             "seed": seed,
             "split": split,
@@ -296,7 +300,7 @@ REMOVED_SHARE = 0.5
 def _cut_answers(
     corpus: list[CorpusText],
     items: tuple[EvalItem, ...],
-    rng,
+    rng: random.Random,
     share: float,
 ) -> tuple[list[CorpusText], dict[str, set[str]], set[str]]:
     """Cut one question's answer sentence from a seeded ``share`` of the paragraphs.

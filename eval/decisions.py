@@ -13,11 +13,16 @@ the answerability precision/recall curve with the operating point the product us
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from eval.datasets import EvalItem
+    from rag.answer import Answerer
 
 BUDGETS = tuple(range(1, 10))
 
 
-def sentence_recall(answerer, items: Sequence, budgets: Sequence[int] = BUDGETS) -> dict:  # noqa: ANN001
+def sentence_recall(answerer: Answerer, items: Sequence[EvalItem], budgets: Sequence[int] = BUDGETS) -> dict:
     from rag.lang import detect_language
 
     hits = dict.fromkeys(budgets, 0)
@@ -41,8 +46,8 @@ def _same(sentence: str, evidence: str) -> bool:
 
 
 def answerability_curve(records: Sequence[dict], steps: int = 20) -> dict:
-    scored = [(r.get("confidence"), r["answerable"], r["abstained"]) for r in records if "error" not in r]
-    scored = [s for s in scored if s[0] is not None]
+    rows = [(r.get("confidence"), r["answerable"], r["abstained"]) for r in records if "error" not in r]
+    scored = [(p, a, ab) for p, a, ab in rows if p is not None]
     answerable = sum(1 for _, a, _ in scored if a)
     unanswerable = len(scored) - answerable
     curve = []

@@ -18,12 +18,16 @@ import math
 import sys
 import tempfile
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from eval.datasets import REMOVED_SHARE, XQUAD_DIR, load_gold, load_xquad, load_xquad_withheld
 from eval.judges import LexicalJudge
 from eval.report import flatten
 from eval.run import evaluate
 from eval.stores import open_pipeline
+
+if TYPE_CHECKING:
+    from rag.settings import Settings
 
 THRESHOLDS = Path(__file__).with_name("thresholds.json")
 XQUAD_CI_PARAGRAPHS = 60
@@ -58,7 +62,7 @@ WITHHELD_CI_QUESTIONS = 180  # a seeded sample of the test half: 120 answerable,
 
 def measure_withheld(
     root: Path,
-    settings=None,
+    settings: Settings | None = None,
     questions: int = WITHHELD_CI_QUESTIONS,
 ) -> tuple[dict[str, float], dict[str, int]]:
     """Extractive answers on a seeded slice of XQuAD-de removed (test half: withheld paragraphs
@@ -78,7 +82,7 @@ def measure_withheld(
     return {f"xquad-removed.{k}": v for k, v in flat.items() if k in GATED["xquad-removed"]}, sizes
 
 
-def measure_gold(root: Path, settings=None) -> tuple[dict[str, float], dict[str, int]]:  # noqa: ANN001
+def measure_gold(root: Path, settings: Settings | None = None) -> tuple[dict[str, float], dict[str, int]]:
     """Gold-set metrics (retrieval + extractive answers) as flat "gold.<section>.<metric>" keys,
     and the number of questions behind each section."""
     gold = load_gold()
@@ -98,7 +102,7 @@ def measure_gold(root: Path, settings=None) -> tuple[dict[str, float], dict[str,
 def measure_xquad(
     root: Path,
     folder: Path = XQUAD_DIR,
-    settings=None,  # noqa: ANN001
+    settings: Settings | None = None,
     paragraphs: int = XQUAD_CI_PARAGRAPHS,
 ) -> tuple[dict[str, float], dict[str, int]]:
     """Retrieval on the XQuAD subset, German and English questions over one store."""

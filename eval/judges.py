@@ -20,7 +20,13 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Sequence
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
+
+if TYPE_CHECKING:
+    import httpx
+    from llama_cpp import Llama
+
+    from rag.settings import Settings
 
 JUDGE_THRESHOLD = 0.5  # a score at or above this counts as "supported"
 
@@ -154,7 +160,12 @@ class OpenAIYesNo:
     """:class:`YesNoModel` over an OpenAI-compatible chat-completions endpoint."""
 
     def __init__(
-        self, base_url: str, model: str, api_key: str = "not-needed", timeout: float = 120.0, client=None
+        self,
+        base_url: str,
+        model: str,
+        api_key: str = "not-needed",
+        timeout: float = 120.0,
+        client: httpx.Client | None = None,
     ) -> None:
         import httpx
 
@@ -206,7 +217,7 @@ class LlamaYesNo:
     YES = ("Ja", "ja", "Yes", "yes", " Ja", " Yes")
     NO = ("Nein", "nein", "No", "no", " Nein", " No")
 
-    def __init__(self, llm) -> None:  # noqa: ANN001 - llama_cpp.Llama
+    def __init__(self, llm: Llama) -> None:
         import threading
 
         from llama_cpp.llama_chat_format import Jinja2ChatFormatter
@@ -236,7 +247,9 @@ class LlamaYesNo:
         import llama_cpp
         import numpy as np
 
-        prompt = self._format(messages=messages).prompt
+        from rag.answer.generators import llama_messages
+
+        prompt = self._format(messages=llama_messages(messages)).prompt
         with self._lock:
             llm = self._llm
             tokens = llm.tokenize(prompt.encode(), add_bos=False, special=True)
@@ -251,7 +264,7 @@ class LlamaYesNo:
         return float(weights[: len(self._yes)].sum() / weights.sum())
 
 
-def load_llama_yes_no(settings) -> LlamaYesNo:  # noqa: ANN001 - rag.Settings
+def load_llama_yes_no(settings: Settings) -> LlamaYesNo:
     """The packaged instruct model (settings.local_model), loaded for judging only."""
     import os
 
@@ -278,7 +291,7 @@ def load_llama_yes_no(settings) -> LlamaYesNo:  # noqa: ANN001 - rag.Settings
     return LlamaYesNo(llm)
 
 
-def make_judge(name: str, settings=None) -> SupportJudge:  # noqa: ANN001 - rag.Settings
+def make_judge(name: str, settings: Settings | None = None) -> SupportJudge:
     """'lexical', 'llm' (the local instruct model) or 'openai' (settings' OpenAI-compatible server)."""
     if name == "lexical":
         return LexicalJudge()

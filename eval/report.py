@@ -6,6 +6,10 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
 
 # The metrics of the summary table, in order: (section, key, label).
 KEY_METRICS = (
@@ -28,7 +32,7 @@ KEY_METRICS = (
 LOWER_IS_BETTER = ("false_abstention_rate", "_ms", "errors")
 
 
-def _f(value, digits: int = 3) -> str:  # noqa: ANN001
+def _f(value: object, digits: int = 3) -> str:
     if value is None:
         return "–"
     if isinstance(value, bool) or isinstance(value, int):
@@ -335,7 +339,7 @@ def plot_all(report: dict, out: Path) -> list[Path]:
     return written
 
 
-def _save(fig, path: Path) -> Path:  # noqa: ANN001
+def _save(fig: Figure, path: Path) -> Path:
     import matplotlib.pyplot as plt
 
     fig.tight_layout()

@@ -20,11 +20,19 @@ stand-in for the answerer's question rewriting); unanswerable ones are skipped h
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from eval.datasets import EvalItem
 from eval.metrics import average_metrics, evidence_hit, latency_summary, rank_sources, ranking_metrics
+
+if TYPE_CHECKING:
+    import numpy as np
+
+    from rag.api import Pipeline
+
+T = TypeVar("T")
 
 CHUNKS = 20  # chunks asked for per question: enough to fill 10 distinct articles where chunks repeat articles
 EVIDENCE_KS = (1, 3, 5)  # chunk cut-offs; 5 = the passages an answer is written from (Settings.top_k default)
@@ -50,7 +58,7 @@ def score_ranking(item: EvalItem, sources: Sequence[str], texts: Sequence[str]) 
 
 
 def evaluate_retrieval(
-    pipeline,
+    pipeline: Pipeline,
     items: Sequence[EvalItem],
     *,
     chunks: int = CHUNKS,
@@ -59,7 +67,7 @@ def evaluate_retrieval(
     """Per-question records and mean metrics of one pipeline (its ``retrieval`` mode)."""
     items = retrievable(items)
     pipeline.retrieve_timed("Warm-up: lädt das Modell.", 1)  # model load is not a retrieve time
-    records = []
+    records: list[dict[str, Any]] = []
     for item in _progress(items, progress):
         passages, seconds = pipeline.retrieve_timed(retrieval_query(item), chunks)
         row = score_ranking(item, [p.source for p in passages], [p.text for p in passages])
@@ -105,11 +113,11 @@ class Candidates:
 
 
 def collect_candidates(
-    pipeline,
+    pipeline: Pipeline,
     question: str,
     n: int,
     hashes: dict[str, str] | None = None,
-    vector=None,
+    vector: np.ndarray | None = None,
 ) -> Candidates:
     """Mirror of ``HybridRetriever.retrieve`` up to fusion, with the same content-hash filter."""
     hashes = hashes if hashes is not None else {s: a.content_hash for s, a in pipeline.store.articles().items()}
@@ -139,7 +147,7 @@ def fuse_candidates(cand: Candidates, rule: FusionRule, rrf_k: int, k: int) -> l
 
 
 def fusion_variants(
-    pipeline,
+    pipeline: Pipeline,
     items: Sequence[EvalItem],
     rules: dict[str, FusionRule],
     *,
@@ -176,7 +184,7 @@ def fusion_variants(
 
 
 def timed_sample(
-    pipeline,
+    pipeline: Pipeline,
     items: Sequence[EvalItem],
     every: int,
     *,
@@ -194,7 +202,7 @@ def timed_sample(
     return {"latency": latency_summary(seconds), "rankings": rankings}
 
 
-def _embed_queries(pipeline, queries: list[str], progress: str | None, batch: int = 32):  # noqa: ANN001, ANN202
+def _embed_queries(pipeline: Pipeline, queries: list[str], progress: str | None, batch: int = 32) -> np.ndarray:
     """Query vectors in batches (far cheaper than one call per question on a busy CPU)."""
     import numpy as np
 
@@ -205,7 +213,7 @@ def _embed_queries(pipeline, queries: list[str], progress: str | None, batch: in
     return np.vstack(parts) if parts else np.zeros((0, pipeline.embedder.dim), dtype=np.float32)
 
 
-def _progress(items: Sequence, desc: str | None):  # noqa: ANN202
+def _progress(items: Sequence[T], desc: str | None) -> Iterable[T]:
     if not desc:
         return items
     from tqdm import tqdm

@@ -14,23 +14,28 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime, UTC
 from pathlib import Path
+from typing import TYPE_CHECKING, TypeVar
 
 from eval.answers import answer_record, error_record, score_record, summarize
-from eval.datasets import Dataset, seeded_sample
+from eval.datasets import Dataset, EvalItem, seeded_sample
 from eval.decisions import answerability_curve, sentence_recall
 from eval.judges import LexicalJudge, SupportJudge, calibrate
 from eval.retrieval import evaluate_retrieval
 from eval.stores import ensure_indexed
 
+if TYPE_CHECKING:
+    from rag.api import Pipeline
+
+T = TypeVar("T")
 REPORT_VERSION = 1
 
 
 def evaluate(
     dataset: Dataset,
-    pipeline,
+    pipeline: Pipeline,
     *,
     generator: str | None = None,
     judge: SupportJudge | None = None,
@@ -76,7 +81,7 @@ def evaluate(
         report["metrics"]["sentences"] = sentence_recall(pipeline.answerer, items)
         report["metrics"]["sentences"]["budget"] = pipeline.settings.reader_sentences
         is_llm_judge = judge is not None and not isinstance(judge, LexicalJudge)
-        if calibrate_judge if calibrate_judge is not None else is_llm_judge:
+        if judge is not None and (calibrate_judge if calibrate_judge is not None else is_llm_judge):
             report["calibration"] = calibration(records, judge)
     report["seconds"] = round(time.perf_counter() - started, 1)
     return report
@@ -92,7 +97,7 @@ SLICES = {
 }
 
 
-def _settings(pipeline) -> dict:  # noqa: ANN001
+def _settings(pipeline: Pipeline) -> dict:
     keep = (
         "embedder",
         "embedder_model",
@@ -112,8 +117,8 @@ def _settings(pipeline) -> dict:  # noqa: ANN001
 
 
 def _ask_all(
-    pipeline,
-    items,
+    pipeline: Pipeline,
+    items: Sequence[EvalItem],
     generator: str,
     judge: SupportJudge | None,
     progress: bool,
@@ -183,7 +188,7 @@ def calibration(records: list[dict], reference: SupportJudge, fast: SupportJudge
     return {"fast": fast.name, "reference": reference.name, **calibrate(pairs), "by_language": by_lang, "pairs": rows}
 
 
-def _bar(items, desc: str, progress: bool):  # noqa: ANN001, ANN202
+def _bar(items: Sequence[T], desc: str, progress: bool) -> Iterable[T]:
     if not progress:
         return items
     from tqdm import tqdm

