@@ -58,7 +58,7 @@ def assert_usable_after_interruption(pipeline: Pipeline, question: str = "Nordko
     the two hold the same ids with no duplicates, every recorded article is whole, and
     retrieval shows only chunks of complete articles (chunks of an article whose run was
     killed may sit in the store, waiting for the next run, but are never shown)."""
-    pipeline.indexer  # noqa: B018 - reconciles
+    _ = pipeline.indexer  # reconciles
     raw = pipeline.store._chunks.get(include=["documents", "metadatas"])
     assert len(raw["ids"]) == len(set(raw["ids"]))
     assert set(raw["ids"]) == pipeline.keyword.ids()

@@ -104,7 +104,10 @@ def test_withheld_protocol_splits_by_article_and_withholds_paragraphs() -> None:
             source = full[item.id].sources[0]
             assert item.answerable == (source not in withheld)
             assert item.answerable == bool(item.answers)
-    articles = lambda ds: {full[i.id].sources[0].split("/")[1] for i in ds.items}  # noqa: E731
+
+    def articles(ds):
+        return {full[i.id].sources[0].split("/")[1] for i in ds.items}
+
     assert not articles(cal) & articles(test)  # no article in both halves
     assert len(cal.items) + len(test.items) == 1190
     assert sum(not i.answerable for i in test.items) >= 100

@@ -88,7 +88,7 @@ def test_settings_guard_works() -> None:
     from llama_index.core import Settings as LlamaSettings
 
     with pytest.raises(AssertionError, match="Settings.llm was used"):
-        LlamaSettings.llm  # noqa: B018
+        _ = LlamaSettings.llm
     with pytest.raises(AssertionError, match="Settings.embed_model was set"):
         LlamaSettings.embed_model = "local"
 

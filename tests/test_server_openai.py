@@ -9,12 +9,12 @@ from pathlib import Path
 import httpx
 import pytest
 
-openai = pytest.importorskip("openai", reason="pip install openai (requirements/test.txt)")
+from rag import Answer, Citation
+from rag.server import MODEL_ID, SOURCES_HEADING, ChatMessage, conversation, create_app, with_sources
+from tests.fakes import ScriptedGenerator
+from tests.server_support import QUESTION, SUBMARINE, SUBMARINE_Q, LiveServer, make_pipeline
 
-from rag import Answer, Citation  # noqa: E402
-from rag.server import MODEL_ID, SOURCES_HEADING, ChatMessage, conversation, create_app, with_sources  # noqa: E402
-from tests.fakes import ScriptedGenerator  # noqa: E402
-from tests.server_support import QUESTION, SUBMARINE, SUBMARINE_Q, LiveServer, make_pipeline  # noqa: E402
+openai = pytest.importorskip("openai", reason="pip install openai (requirements/test.txt)")
 
 USER = {"role": "user", "content": QUESTION}
 

@@ -15,9 +15,9 @@ from rag.types import ArticleMeta
 from tests.news_corpus import FLOOD, NEWS_DIR
 from tests.test_stories import COPIES, QUESTION, write_copies, write_others
 from tests.test_ui_render import XSS, no_live_markup
+from ui import articles  # plain HTML: needs no gradio
 
 app = pytest.importorskip("ui.app")
-from ui import articles  # noqa: E402 - after gradio's import check
 
 # Newest first by the article's own date (published, else updated); the flood story (one URL) as a
 # block placed by its update; the undated reader's letter last.
