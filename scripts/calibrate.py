@@ -113,7 +113,7 @@ def cross_validated(x: np.ndarray, y: np.ndarray, folds: int = 5, seed: int = 7)
 def rank_weights(pipeline, items, lang: str) -> tuple[RankWeights, dict]:
     """Grid search: the weights whose top-``reader_sentences`` holds the gold answer sentence most often."""
     budget = pipeline.settings.reader_sentences
-    rows = []
+    rows: list[tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray] | None] = []  # None: no sentences
     cache = VectorCache()
     for item in items:
         if not item.answerable or not item.evidence:

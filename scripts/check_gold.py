@@ -162,9 +162,9 @@ for n, r in enumerate(records, 1):
             if hits:
                 warnings.append(f"{rid}: unlisted {s} also contains {hits}")
 
-for k, m in MIN.items():
-    if counts.get(k, 0) < m:
-        errors.append(f"count {k} = {counts.get(k, 0)} < required {m}")
+for kind, minimum in MIN.items():
+    if counts.get(kind, 0) < minimum:
+        errors.append(f"count {kind} = {counts.get(kind, 0)} < required {minimum}")
 
 used = {s for r in records if isinstance(r, dict) for s in r.get("sources", []) or []}
 for s in articles:
@@ -176,7 +176,7 @@ per_src = {s: sum(s in (r.get("sources") or []) for r in records) for s in artic
 print("items per source:", json.dumps(per_src))
 for w in warnings:
     print("WARN ", w)
-for e in errors:
-    print("ERROR", e)
+for message in errors:
+    print("ERROR", message)
 print("RESULT:", "PASS" if not errors else f"FAIL ({len(errors)} errors)")
 sys.exit(1 if errors else 0)
