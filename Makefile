@@ -9,7 +9,7 @@ export HF_HUB_OFFLINE := 1
 export HF_HUB_DISABLE_TELEMETRY := 1
 export ANONYMIZED_TELEMETRY := False
 
-.PHONY: setup setup-test run chat test test-fast clean-venv
+.PHONY: setup setup-test run chat lint test test-fast clean-venv
 
 $(BIN)/python:
 	$(PY) -m venv $(VENV)
@@ -47,7 +47,11 @@ setup-test: setup $(VENV)/.test /usr/bin/chromium
 run: setup
 	$(BIN)/rag chat
 
-test: setup-test
+# ruff (lint and format) and mypy over the whole tree (configured in pyproject.toml).
+lint: setup $(VENV)/.test
+	$(BIN)/ruff check . && $(BIN)/ruff format --check . && $(BIN)/mypy
+
+test: setup-test lint
 	$(BIN)/python -m pytest -q
 
 # The quick local loop: everything but the slow end-to-end and browser tests.
