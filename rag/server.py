@@ -132,6 +132,11 @@ class AnswerOut(BaseModel):
         "(words, since, until, applied); applied false: nothing was published "
         "then and all articles were searched.",
     )
+    disagreement: dict[str, Any] | None = Field(
+        default=None,
+        description="Sources that state the answer's fact with another number: ours, theirs, n "
+        "(the two first citations) and sides ([{value, n}]); null when none does.",
+    )
 
 
 class FilterFields(BaseModel):

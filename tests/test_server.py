@@ -38,6 +38,7 @@ ANSWER_KEYS = {
     "language",
     "generator",
     "confidence",
+    "disagreement",
     "signals",
     "period",
 }

@@ -483,12 +483,14 @@ def _signals(
     best = order[0]
     rivals = [float(cosines[i]) for i in order[1:] if evidence.sentence_similarity(best, i) < paraphrase][:4]
     top = [float(cosines[best]), *rivals]
-    passage_dense = max((p.dense_score for p in passages if p.dense_score is not None), default=top[0])
+    passage_scores = [p.dense_score for p in passages if p.dense_score is not None] or [top[0]]
     return Signals(
         dense_top=top[0],
         dense_margin=top[0] - float(np.median(top)),
-        passage_dense=float(passage_dense),
+        passage_dense=float(max(passage_scores)),
         lexical_top=lexical_top,
+        dense_lift=top[0] - float(np.mean(cosines)),
+        passage_lift=float(max(passage_scores) - np.median(passage_scores)),
     )
 
 

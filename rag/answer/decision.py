@@ -28,7 +28,17 @@ from pathlib import Path
 from rag.answer.evidence import RankWeights
 
 CALIBRATION_FILE = Path(__file__).with_name("calibration.json")
-FEATURES = ("dense_top", "dense_margin", "passage_dense", "type_match", "llm_none", "llm_pick", "llm_verify")
+FEATURES = (
+    "dense_top",
+    "dense_margin",
+    "passage_dense",
+    "dense_lift",
+    "passage_lift",
+    "type_match",
+    "llm_none",
+    "llm_pick",
+    "llm_verify",
+)
 UNCALIBRATED_MIN_OVERLAP = 0.35  # the extractive gate of earlier versions, for embedders without a calibration
 
 
@@ -44,6 +54,10 @@ class Signals:
     llm_pick: float | None = None  # the reader's probability of the sentence it picked
     type_match: float = 0.5  # the question asks for a number or a date: 1 if the chosen sentence has one, else 0
     lexical_top: float = 0.0  # best idf-weighted word overlap: only the uncalibrated fallback uses it
+    # Relative to this question's own level: a paraphrased question scores lower against every
+    # sentence, its answer included, so absolute cosines move with the phrasing and these do not.
+    dense_lift: float = 0.0  # best sentence cosine minus the mean over all sentences of the passages
+    passage_lift: float = 0.0  # best passage cosine minus the median of the retrieved passages'
 
     def vector(self, names: tuple[str, ...]) -> list[float]:
         values = {
@@ -55,6 +69,8 @@ class Signals:
             "llm_verify": self.llm_verify if self.llm_verify is not None else 0.5,
             "llm_pick": self.llm_pick if self.llm_pick is not None else 0.0,
             "type_match": self.type_match,
+            "dense_lift": self.dense_lift,
+            "passage_lift": self.passage_lift,
         }
         return [values[n] for n in names]
 
@@ -71,6 +87,8 @@ class Signals:
             "llm_verify": r(self.llm_verify),
             "llm_pick": r(self.llm_pick),
             "type_match": self.type_match,
+            "dense_lift": round(self.dense_lift, 4),
+            "passage_lift": round(self.passage_lift, 4),
         }
 
 
