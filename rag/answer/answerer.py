@@ -35,7 +35,15 @@ from rag.answer.citations import Claim, parse_answer, render_claims, valid_cites
 from rag.answer.conflicts import find_conflict
 from rag.answer.dates import absolute_days, article_day
 from rag.answer.decision import Answerability, Decision, Signals
-from rag.answer.evidence import DEFAULT_RANGE, SIMILARITY_RANGE, Evidence, Sentence, VectorCache, type_match
+from rag.answer.evidence import (
+    DEFAULT_RANGE,
+    SIMILARITY_RANGE,
+    Evidence,
+    Sentence,
+    VectorCache,
+    asks_for,
+    type_match,
+)
 from rag.answer.generators import ExtractiveChoice, GenerationRequest, Generator
 from rag.answer.prompts import (
     DISAGREE,
@@ -201,9 +209,13 @@ class Answerer:
                 # passages hold nothing is believed: it is the only LLM signal it gives.)
                 answer = self._quote_answer(chosen, passages)
         if not answer["abstained"]:
-            answer, extra = self._disagreement(answer, evidence, candidates[pick], candidates, passages, language)
-            if extra:
-                yield extra
+            # Only on the value the question asks for: other numbers in the sentence are context
+            # (two Wikipedia campuses of 358 and 209 acres restate each other closely, and
+            # "Wo liegt das Stadion?" asks for neither).
+            if asks_for(standalone) is not None:
+                answer, extra = self._disagreement(answer, evidence, candidates[pick], candidates, passages, language)
+                if extra:
+                    yield extra
         answer = {**answer, "confidence": decision.probability, "signals": signals.to_json()}
         yield self._finish(Answer(timings=timings, **base, **answer), t0, first)
 

@@ -330,6 +330,16 @@ _DATE_WORDS = re.compile(
 )
 
 
+def asks_for(question: str) -> str | None:
+    """ "date" or "number" when the question asks for one ("Wann …", "Wie viele …", "Was
+    kostet …"), else None."""
+    if _ASKS_DATE.search(question):
+        return "date"
+    if _ASKS_NUMBER.search(question):
+        return "number"
+    return None
+
+
 def type_match(question: str, sentence: str) -> float:
     """1.0 when the question asks for a date or a number and the sentence holds one, 0.0 when
     it asks for one and the sentence has none, 0.5 when it asks for neither."""
