@@ -17,7 +17,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import signal
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -567,11 +566,7 @@ def main(argv: list[str] | None = None, *, pipeline_factory: PipelineFactory | N
     try:
         args = build_parser().parse_args(argv)
         ctx = Context(build_settings(args), pipeline_factory)
-        with _watch_sigint() as interrupted:
-            code = _run_and_close(COMMANDS[args.command], args, ctx)
-            if interrupted():
-                raise KeyboardInterrupt
-        return code
+        return _run_and_close(COMMANDS[args.command], args, ctx)
     except SystemExit as exc:  # argparse: --help (0) and usage errors (2)
         if exc.code is None or isinstance(exc.code, int):
             return exc.code or EXIT_OK
@@ -587,44 +582,6 @@ def main(argv: list[str] | None = None, *, pipeline_factory: PipelineFactory | N
         devnull = os.open(os.devnull, os.O_WRONLY)
         os.dup2(devnull, sys.stdout.fileno())
         return EXIT_PARTIAL
-
-
-@contextmanager
-def _watch_sigint() -> Iterator[Callable[[], bool]]:
-    """Whether a Ctrl-C (SIGINT) arrived, even one that never surfaced as KeyboardInterrupt.
-
-    Python runs the SIGINT handler only when the main thread next executes bytecode; the
-    clean-clone suite once saw exit 0 after SIGINT under heavy load (not reproduced in 15
-    loaded runs, cause not identified). The interpreter's C handler also writes the signal
-    number to the wakeup fd from whichever thread received it, so the exit code can tell
-    the truth: 130 whenever SIGINT came. Outside the main thread (tests calling main() from
-    a worker) it answers False."""
-    try:
-        read_end, write_end = os.pipe()
-    except OSError:
-        yield lambda: False
-        return
-    os.set_blocking(read_end, False)
-    os.set_blocking(write_end, False)
-    try:
-        previous = signal.set_wakeup_fd(write_end, warn_on_full_buffer=False)
-    except ValueError:  # not the main thread
-        previous = None
-
-    def seen() -> bool:
-        try:
-            data = os.read(read_end, 1024)
-        except BlockingIOError:
-            return False
-        return int(signal.SIGINT) in data
-
-    try:
-        yield seen if previous is not None else (lambda: False)
-    finally:
-        if previous is not None:
-            signal.set_wakeup_fd(previous)
-        os.close(read_end)
-        os.close(write_end)
 
 
 def _run_and_close(command: Command, args: argparse.Namespace, ctx: Context) -> int:
