@@ -25,7 +25,7 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from rag.answer.evidence import Evidence, Sentence
+from rag.answer.evidence import Evidence, Sentence, normalize_number
 from rag.types import Passage
 
 _NUMBER = re.compile(r"\d+(?:[.,]\d+)*")
@@ -52,12 +52,6 @@ class Conflict:
     their_sentences: tuple[int, ...]
 
 
-def _value(token: str) -> str:
-    if re.fullmatch(r"\d{1,3}([.,]\d{3})+", token):
-        return re.sub(r"[.,]", "", token)
-    return token.replace(",", ".")
-
-
 def slots(text: str) -> list[tuple[str, str, str, str]]:
     """Each number: (its value, the word before it, the word after it, as written), the two
     words lowercased and empty where weak: "rund 4,8 Millionen" -> ("4.8", "", "millionen", "4,8")."""
@@ -68,7 +62,12 @@ def slots(text: str) -> list[tuple[str, str, str, str]]:
         prev = before.group(1) if before else ""
         nxt = after.group(1) if after else ""
         out.append(
-            (_value(m.group(0)), "" if prev.lower() in _WEAK else prev, "" if nxt.lower() in _WEAK else nxt, m.group(0))
+            (
+                normalize_number(m.group(0)),
+                "" if prev.lower() in _WEAK else prev,
+                "" if nxt.lower() in _WEAK else nxt,
+                m.group(0),
+            )
         )
     return out
 

@@ -92,14 +92,19 @@ _NUMBER_WORDS = {
 _NUMBER = re.compile(r"\d+(?:[.,]\d+)*|\b[a-zäöüß]+\b", re.I)
 
 
+def normalize_number(token: str) -> str:
+    """A written number as one value: 1.000 / 1,000 -> 1000; 4,2 -> 4.2."""
+    if re.fullmatch(r"\d{1,3}([.,]\d{3})+", token):
+        token = re.sub(r"[.,]", "", token)
+    return token.replace(",", ".").rstrip(".")
+
+
 def numbers(text: str) -> set[str]:
     """Normalized numbers in a text: digits (1.000 / 1,000 -> 1000; 4,2 -> 4.2) and number words."""
     found: set[str] = set()
     for token in _NUMBER.findall(text.lower()):
         if token[0].isdigit():
-            if re.fullmatch(r"\d{1,3}([.,]\d{3})+", token):
-                token = re.sub(r"[.,]", "", token)
-            found.add(token.replace(",", ".").rstrip("."))
+            found.add(normalize_number(token))
         elif _NUMBER_WORDS.get(token) is not None:
             found.add(str(_NUMBER_WORDS[token]))
     return found
